@@ -1,0 +1,182 @@
+"""The shape of one catalogue item: validation and conversion, shared by the API and seeding.
+
+Items travel in two forms: plain JSON (the seed file, the API's responses) and
+DynamoDB's typed attribute maps (the table). Both are checked by the same rules,
+so the API never serves anything the seeder would have refused to write.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+Item = dict[str, Any]
+
+FIELD_ORDER = (
+    "model_name",
+    "provider",
+    "version",
+    "release_date",
+    "context_window",
+    "score",
+    "benchmarks",
+    "updated_at",
+)
+REQUIRED_FIELDS = frozenset({"model_name", "provider", "context_window", "score"})
+MAX_NAME_LENGTH = 128
+MAX_TEXT_LENGTH = 64
+MAX_BENCHMARKS = 64
+# A model name is a URL path segment: no slash, percent sign, control or other
+# characters that clients would have to escape differently from each other.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+@ -]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INTEGER_TEXT = re.compile(r"^-?\d+$")
+
+
+class InvalidItem(ValueError):
+    """An item breaks the catalogue's rules; the message names the field."""
+
+
+def _text(raw: Any, field: str, max_length: int) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidItem(f"{field} must be a non-empty string")
+    if len(raw) > max_length:
+        raise InvalidItem(f"{field} must be at most {max_length} characters")
+    if any(ord(character) < 32 for character in raw):
+        raise InvalidItem(f"{field} must not contain control characters")
+    return raw
+
+
+def _finite_number(raw: Any, field: str) -> int | float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise InvalidItem(f"{field} must be a number")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise InvalidItem(f"{field} must be a finite number")
+    return raw
+
+
+def _release_date(raw: Any) -> str:
+    if not isinstance(raw, str) or not _DATE.match(raw):
+        raise InvalidItem("release_date must be an ISO date (YYYY-MM-DD)")
+    try:
+        date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidItem(f"release_date {raw!r} is not a real date") from None
+    return raw
+
+
+def normalise_timestamp(raw: Any, field: str = "updated_at") -> str:
+    """Returns an ISO 8601 timestamp as UTC `YYYY-MM-DDTHH:MM:SSZ`, so that text order is time order."""
+    if not isinstance(raw, str):
+        raise InvalidItem(f"{field} must be an ISO 8601 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidItem(f"{field} {raw!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        raise InvalidItem(f"{field} must include a timezone, e.g. 2025-01-31T12:00:00Z")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _benchmarks(raw: Any) -> dict[str, int | float]:
+    if not isinstance(raw, Mapping):
+        raise InvalidItem("benchmarks must be an object of benchmark name to number")
+    if len(raw) > MAX_BENCHMARKS:
+        raise InvalidItem(f"benchmarks must hold at most {MAX_BENCHMARKS} entries")
+    checked: dict[str, int | float] = {}
+    for name in sorted(raw):
+        _text(name, "benchmark name", MAX_TEXT_LENGTH)
+        checked[name] = _finite_number(raw[name], f"benchmarks.{name}")
+    return checked
+
+
+def validate_item(raw: Any, *, allow_unknown_fields: bool = False) -> Item:
+    """Checks one item in plain-JSON form and returns it with fields in canonical order.
+
+    Seed files must not carry unknown fields (a typo would be silently dropped);
+    table items may, because other writers can add attributes the API does not serve.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidItem("item must be a JSON object")
+    missing = sorted(REQUIRED_FIELDS - raw.keys())
+    if missing:
+        raise InvalidItem(f"missing required field(s): {', '.join(missing)}")
+    unknown = sorted(set(raw) - set(FIELD_ORDER))
+    if unknown and not allow_unknown_fields:
+        raise InvalidItem(f"unknown field(s): {', '.join(unknown)}")
+
+    model_name = _text(raw["model_name"], "model_name", MAX_NAME_LENGTH)
+    if not _MODEL_NAME.match(model_name) or model_name != model_name.strip():
+        raise InvalidItem(
+            "model_name may hold only letters, digits, spaces and . _ : + @ -, starting with a letter or digit"
+        )
+    context_window = raw["context_window"]
+    if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
+        raise InvalidItem("context_window must be a positive integer")
+
+    item: Item = {
+        "model_name": model_name,
+        "provider": _text(raw["provider"], "provider", MAX_TEXT_LENGTH),
+    }
+    if raw.get("version") is not None:
+        item["version"] = _text(raw["version"], "version", MAX_TEXT_LENGTH)
+    if raw.get("release_date") is not None:
+        item["release_date"] = _release_date(raw["release_date"])
+    item["context_window"] = context_window
+    item["score"] = _finite_number(raw["score"], "score")
+    if raw.get("benchmarks") is not None:
+        item["benchmarks"] = _benchmarks(raw["benchmarks"])
+    if raw.get("updated_at") is not None:
+        item["updated_at"] = normalise_timestamp(raw["updated_at"])
+    return item
+
+
+def _plain_value(attribute: Mapping[str, Any]) -> Any:
+    """Turns one DynamoDB attribute value into plain JSON, keeping integers integers."""
+    if len(attribute) != 1:
+        raise InvalidItem("malformed DynamoDB attribute value")
+    ((kind, value),) = attribute.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if _INTEGER_TEXT.match(value) else float(value)
+    if kind == "M":
+        return {key: _plain_value(inner) for key, inner in value.items()}
+    if kind == "L":
+        return [_plain_value(inner) for inner in value]
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    # Sets and binary values have no place in this catalogue.
+    raise InvalidItem(f"unsupported DynamoDB type {kind}")
+
+
+def item_from_dynamodb(attributes: Mapping[str, Mapping[str, Any]]) -> Item:
+    """Parses and validates an item as returned by the low-level DynamoDB client."""
+    try:
+        plain = {name: _plain_value(value) for name, value in attributes.items()}
+    except (TypeError, ValueError, AttributeError) as error:
+        raise InvalidItem(f"unreadable attribute: {error}") from None
+    return validate_item(plain, allow_unknown_fields=True)
+
+
+def _number_text(value: int | float) -> str:
+    # repr gives the shortest text that round-trips, so 88.7 stays "88.7".
+    return str(value) if isinstance(value, int) else repr(value)
+
+
+def item_to_dynamodb(item: Item) -> dict[str, dict[str, Any]]:
+    """Turns a validated item into the low-level client's attribute map."""
+    attributes: dict[str, dict[str, Any]] = {}
+    for field, value in item.items():
+        if field == "benchmarks":
+            attributes[field] = {"M": {name: {"N": _number_text(score)} for name, score in value.items()}}
+        elif isinstance(value, (int, float)):
+            attributes[field] = {"N": _number_text(value)}
+        else:
+            attributes[field] = {"S": value}
+    return attributes

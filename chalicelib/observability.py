@@ -1,0 +1,166 @@
+"""One structured JSON line per request, carrying that request's CloudWatch metrics as EMF.
+
+Powertools' Logger writes the line and its Metrics builds the Embedded Metric
+Format block inside it, so CloudWatch extracts metrics from the log with no
+PutMetricData calls on the hot path. The Logger's `service` key doubles as the
+EMF dimension value. Errors add a second line with the stack trace. Whole events
+and headers are never logged: they can carry credentials.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from chalice.app import Request, Response
+
+from chalicelib.cache import Refresh
+from chalicelib.config import settings
+from chalicelib.responses import ApiError, error_response
+
+logger = Logger(service=settings.service_name, level=settings.log_level)
+metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+
+_cold_start = True
+
+
+def take_cold_start() -> bool:
+    """True for the first invocation this container serves, HTTP or warm-up; False after."""
+    global _cold_start
+    cold, _cold_start = _cold_start, False
+    return cold
+
+
+@dataclass
+class RequestRecord:
+    """What the handler learned about one request, read back by the middleware to write the log line."""
+
+    request_id: str
+    cache_state: str | None = None
+    items_returned: int | None = None
+    refresh: Refresh | None = None
+    error_code: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_current: ContextVar[RequestRecord | None] = ContextVar("current_request", default=None)
+
+
+def current_record() -> RequestRecord:
+    """The record of the request being handled (a throwaway one outside a request)."""
+    record = _current.get()
+    return record if record is not None else RequestRecord(request_id=uuid.uuid4().hex)
+
+
+def _request_id(request: Request) -> str:
+    request_id = (request.context or {}).get("requestId")
+    if request_id:
+        return str(request_id)
+    lambda_context = getattr(request, "lambda_context", None)
+    return str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4().hex)
+
+
+def _add_refresh_metrics(refresh: Refresh | None) -> None:
+    if refresh is None:
+        return
+    metrics.add_metric(name="DynamoDBLatency", unit=MetricUnit.Milliseconds, value=refresh.duration_milliseconds)
+    if refresh.error is not None:
+        metrics.add_metric(name="DynamoDBErrors", unit=MetricUnit.Count, value=1)
+    if refresh.skipped_items:
+        metrics.add_metric(name="SkippedItems", unit=MetricUnit.Count, value=refresh.skipped_items)
+
+
+def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refresh: Refresh | None = None) -> None:
+    """Writes one log line carrying `counters` (and the refresh's timings) as EMF metrics."""
+    for name, value in counters.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    _add_refresh_metrics(refresh)
+    if refresh is not None:
+        fields["dynamodb_ms"] = round(refresh.duration_milliseconds, 3)
+        if refresh.error is not None:
+            fields["dynamodb_error"] = refresh.error
+    try:
+        logger.info(message, extra={**fields, **metrics.serialize_metric_set()})
+    finally:
+        metrics.clear_metrics()
+
+
+def _normalise_framework_error(response: Response, request_id: str) -> Response:
+    """Chalice's own errors (405, 415) use `{"Code", "Message"}`; give them the API's error shape."""
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
+        extra = {name: value for name, value in response.headers.items() if name.lower() == "allow"}
+        return error_response(response.status_code, str(body["Code"]), str(body.get("Message", "")), request_id, extra)
+    return response
+
+
+def log_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice HTTP middleware: times the request and writes its one log line."""
+    if request is None:
+        # Not an API Gateway event (nor a warm-up ping): Chalice answers "Unknown request".
+        logger.warning("non-HTTP event reached the API handler")
+        return get_response(request)
+    started = time.perf_counter()
+    record = RequestRecord(request_id=_request_id(request))
+    token = _current.set(record)
+    try:
+        response = _normalise_framework_error(get_response(request), record.request_id)
+    finally:
+        _current.reset(token)
+    response.headers["X-Request-Id"] = record.request_id
+    duration_milliseconds = (time.perf_counter() - started) * 1000
+    cold_start = take_cold_start()
+    status = response.status_code
+    counters: dict[str, float] = {"Requests": 1}
+    if record.cache_state is not None:
+        counters[f"Cache{record.cache_state.capitalize()}"] = 1
+    if cold_start:
+        counters["ColdStart"] = 1
+    if status >= 500:
+        counters["ServerErrors"] = 1
+    elif status >= 400:
+        counters["ClientErrors"] = 1
+    fields: dict[str, Any] = {
+        "request_id": record.request_id,
+        "method": request.method,
+        "route": (request.context or {}).get("resourcePath"),
+        "path": (request.context or {}).get("path"),
+        "status": status,
+        "duration_ms": round(duration_milliseconds, 3),
+        # Always present, so log queries need no null handling: NONE means the cache was not consulted.
+        "cache": record.cache_state or "NONE",
+        "items": record.items_returned or 0,
+        "cold_start": cold_start,
+        **record.extra,
+    }
+    if record.error_code is not None:
+        fields["error_code"] = record.error_code
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=duration_milliseconds)
+    emit("request", fields, counters, record.refresh)
+    return response
+
+
+def handle_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Turns `ApiError` into its JSON answer and anything unexpected into a logged, trace-free 500."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Response:
+        record = current_record()
+        try:
+            return view(*args, **kwargs)
+        except ApiError as error:
+            record.error_code = error.code
+            return error_response(error.status, error.code, error.message, record.request_id, error.headers)
+        except Exception:
+            record.error_code = "internal_error"
+            logger.exception("unhandled error", extra={"request_id": record.request_id})
+            return error_response(500, "internal_error", "An internal error occurred.", record.request_id)
+
+    return guarded

@@ -1,0 +1,106 @@
+"""An immutable, pre-encoded copy of the catalogue with its sorted views.
+
+Everything a request needs is computed once per refresh (each item's JSON text,
+the content digest) or once per view (the sort), so a cache hit only slices a
+list and joins strings: it costs the same for 50 items as for 5,000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.encoding import json_text
+from chalicelib.models import Item
+
+SORT_FIELDS = ("model_name", "score", "context_window", "release_date")
+ORDERS = ("asc", "desc")
+
+# (value missing, value, model_name): items without the value sort last in both orders,
+# and model_name breaks ties, so every item has one stable position.
+SortKey = tuple[bool, Any, str]
+
+
+def sort_key(item: Item, sort: str) -> SortKey:
+    value = item.get(sort)
+    return (value is None, value if value is not None else 0, item["model_name"])
+
+
+def comes_after(candidate: SortKey, reference: SortKey, descending: bool) -> bool:
+    """True when `candidate` sorts strictly after `reference` in the given order."""
+    if candidate[0] != reference[0]:
+        return candidate[0] > reference[0]
+    if candidate[1] != reference[1]:
+        return candidate[1] < reference[1] if descending else candidate[1] > reference[1]
+    return candidate[2] > reference[2]
+
+
+@dataclass
+class View:
+    """The catalogue filtered by provider and ordered one way: model names in order, with their keys."""
+
+    names: list[str]
+    keys: list[SortKey]
+    descending: bool
+    _positions: dict[str, int] | None = field(default=None, repr=False)
+
+    def start_after(self, key: SortKey) -> int:
+        """Index of the first item after `key`, even if that item has since changed or vanished."""
+        if self._positions is None:
+            self._positions = {name: index for index, name in enumerate(self.names)}
+        index = self._positions.get(key[2])
+        if index is not None and self.keys[index] == key:
+            return index + 1
+        for index, candidate in enumerate(self.keys):
+            if comes_after(candidate, key, self.descending):
+                return index
+        return len(self.keys)
+
+
+class Snapshot:
+    """One consistent read of the table, ready to serve."""
+
+    def __init__(self, items: Iterable[Item], skipped_items: int, loaded_at: float) -> None:
+        ordered = sorted(items, key=lambda item: item["model_name"])
+        self.items: dict[str, Item] = {item["model_name"]: item for item in ordered}
+        self.encoded: dict[str, str] = {name: json_text(item) for name, item in self.items.items()}
+        self.providers: frozenset[str] = frozenset(item["provider"].lower() for item in ordered)
+        self.skipped_items = skipped_items
+        self.loaded_at = loaded_at
+        digest = hashlib.blake2b(digest_size=16)
+        for text in self.encoded.values():
+            digest.update(text.encode())
+            digest.update(b"\n")
+        self.digest: str = digest.hexdigest()
+        self._views: dict[tuple[str | None, str, str], View] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def view(self, provider: str | None, sort: str, order: str) -> View:
+        """The items of `provider` (lower-cased, or None for all) in the given order, built once and reused."""
+        if provider is not None and provider not in self.providers:
+            # Not memoised: arbitrary input must not grow the view dictionary.
+            return View([], [], order == "desc")
+        cache_key = (provider, sort, order)
+        view = self._views.get(cache_key)
+        if view is None:
+            view = self._build_view(provider, sort, order)
+            self._views[cache_key] = view
+        return view
+
+    def _build_view(self, provider: str | None, sort: str, order: str) -> View:
+        descending = order == "desc"
+        selected = [item for item in self.items.values() if provider is None or item["provider"].lower() == provider]
+        # self.items is already in model_name order, and sorts are stable, so ties stay name-ascending.
+        keys = [sort_key(item, sort) for item in selected]
+        present = sorted((key for key in keys if not key[0]), key=lambda key: key[1], reverse=descending)
+        missing = [key for key in keys if key[0]]
+        ordered = present + missing
+        return View([key[2] for key in ordered], ordered, descending)
+
+    def join_encoded(self, names: Iterable[str]) -> str:
+        """The JSON array text of the named items, from their pre-encoded text."""
+        return "[" + ",".join(self.encoded[name] for name in names) + "]"

@@ -1,0 +1,123 @@
+"""Keeping API containers warm: the scheduled invoker, and the app that recognises its pings.
+
+Chalice deploys each `@app.schedule` as its own Lambda function, so warming that
+function warms nothing. The warmer instead invokes the API function directly, N
+times at once, with a payload API Gateway can never produce (it has no
+`requestContext`); each ping holds briefly so the calls land on distinct containers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib.config import Settings
+from chalicelib.observability import emit
+
+WARMUP_EVENT_KEY = "llm_scores_warmup"
+
+
+def is_warmup_event(event: Any) -> bool:
+    return isinstance(event, dict) and WARMUP_EVENT_KEY in event and "requestContext" not in event
+
+
+class WarmableChalice(Chalice):
+    """A Chalice app whose Lambda handler also answers warm-up pings, which are not HTTP events."""
+
+    def __init__(self, app_name: str, on_warmup: Callable[[int], dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(app_name=app_name, **kwargs)
+        self._on_warmup = on_warmup
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        if is_warmup_event(event):
+            options = event[WARMUP_EVENT_KEY] if isinstance(event[WARMUP_EVENT_KEY], dict) else {}
+            hold = options.get("hold_milliseconds", 0)
+            hold = min(max(int(hold), 0), 5_000) if isinstance(hold, (int, float)) else 0
+            return self._on_warmup(hold)
+        return super().__call__(event, context)
+
+
+@functools.lru_cache(maxsize=1)
+def _lambda_client(read_timeout_seconds: float) -> Any:
+    # Created on first use: only the warm-up function needs it, not the API's cold start.
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        config=Config(
+            connect_timeout=2,
+            read_timeout=read_timeout_seconds,
+            retries={"mode": "standard", "max_attempts": 2},
+        ),
+    )
+
+
+def _invoke_once(client: Any, settings: Settings, payload: bytes) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "FunctionName": settings.api_function_name,
+        "InvocationType": "RequestResponse",
+        "Payload": payload,
+    }
+    if settings.api_function_qualifier:
+        arguments["Qualifier"] = settings.api_function_qualifier
+    response = client.invoke(**arguments)
+    body = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        message = body.get("errorMessage") if isinstance(body, dict) else None
+        raise RuntimeError(f"{response['FunctionError']}: {message or 'no message'}")
+    if not isinstance(body, dict) or "container_id" not in body:
+        raise RuntimeError("answer is not a warm-up report")
+    return body
+
+
+def warm_api(settings: Settings, client: Any | None = None) -> dict[str, Any]:
+    """Invokes the API function `warmup_concurrency` times at once; reports containers reached and failures.
+
+    Never raises: a failed ping is counted, logged and alarmed on, not retried into a storm.
+    """
+    concurrency = settings.warmup_concurrency
+    if concurrency == 0:
+        report: dict[str, Any] = {"requested": 0, "succeeded": 0, "failed": 0, "distinct_containers": 0}
+        emit("warm-up", report, {"WarmupInvocations": 0})
+        return report
+    if client is None:
+        client = _lambda_client(
+            settings.warmup_hold_milliseconds / 1000 + settings.dynamodb_read_timeout_seconds * 4 + 5
+        )
+    payload = json.dumps({WARMUP_EVENT_KEY: {"hold_milliseconds": settings.warmup_hold_milliseconds}}).encode()
+
+    def attempt(_: int) -> dict[str, Any] | str:
+        try:
+            return _invoke_once(client, settings, payload)
+        except Exception as error:  # any failure is one failed ping, never a crashed warmer
+            return f"{type(error).__name__}: {error}"[:300]
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        outcomes = list(pool.map(attempt, range(concurrency)))
+    answers = [outcome for outcome in outcomes if isinstance(outcome, dict)]
+    errors = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    report = {
+        "function": settings.api_function_name,
+        "requested": concurrency,
+        "succeeded": len(answers),
+        "failed": len(errors),
+        "distinct_containers": len({answer["container_id"] for answer in answers}),
+        "cold_starts": sum(1 for answer in answers if answer.get("cold_start")),
+        "errors": errors[:5],
+    }
+    emit(
+        "warm-up",
+        dict(report),
+        {
+            "WarmupInvocations": concurrency,
+            "WarmupFailures": len(errors),
+            "WarmupContainers": report["distinct_containers"],
+        },
+    )
+    return report

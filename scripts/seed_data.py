@@ -1,0 +1,216 @@
+"""Seed the scores table from a JSON file, safely.
+
+    python scripts/seed_data.py --table llm_scores-dev [--file data/llms.json] [--create-table] [--dry-run] [--force]
+
+The whole file is validated before anything is written; one bad row stops the
+run with its row number and nothing written. Writes are conditional on
+`updated_at`: a row never replaces an item the table holds a newer version of,
+so reruns are idempotent and an interrupted seed can simply be run again.
+`--force` replaces unconditionally with batch writes. Region, credentials and
+`AWS_ENDPOINT_URL_DYNAMODB` come from the standard AWS SDK configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chalicelib.models import InvalidItem, Item, item_to_dynamodb, validate_item
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "llms.json"
+BATCH_SIZE = 25  # BatchWriteItem's limit
+MAX_REPORTED_ERRORS = 20
+
+
+class SeedFileError(ValueError):
+    """The seed file cannot be written as a whole; the message lists every problem found."""
+
+
+@dataclass
+class SeedReport:
+    written: int = 0
+    kept_newer: int = 0
+
+    def as_text(self) -> str:
+        return f"wrote {self.written} item(s); kept {self.kept_newer} newer item(s) already in the table"
+
+
+def load_items(path: Path) -> list[Item]:
+    """Reads and validates every row; raises `SeedFileError` naming each bad row, before any write."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SeedFileError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise SeedFileError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(rows, list):
+        raise SeedFileError(f"{path} must hold a JSON array of items")
+    items: list[Item] = []
+    problems: list[str] = []
+    first_row_of: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        label = f"row {number}"
+        if isinstance(row, dict) and isinstance(row.get("model_name"), str):
+            label += f" (model_name {row['model_name']!r})"
+        try:
+            item = validate_item(row)
+        except InvalidItem as error:
+            problems.append(f"{label}: {error}")
+            continue
+        name = item["model_name"]
+        if name in first_row_of:
+            problems.append(f"{label}: duplicates row {first_row_of[name]}")
+            continue
+        first_row_of[name] = number
+        items.append(item)
+    if problems:
+        shown = problems[:MAX_REPORTED_ERRORS]
+        more = len(problems) - len(shown)
+        suffix = f"\n  ... and {more} more" if more else ""
+        raise SeedFileError(
+            f"{path}: {len(problems)} invalid row(s), nothing written:\n  " + "\n  ".join(shown) + suffix
+        )
+    return items
+
+
+def ensure_table(client: Any, table: str, create: bool) -> None:
+    """Checks the table exists; with `create`, makes it (on-demand, keyed on model_name) and waits for it."""
+    try:
+        client.describe_table(TableName=table)
+        return
+    except client.exceptions.ResourceNotFoundException:
+        if not create:
+            raise SeedFileError(f"table {table} does not exist; pass --create-table to create it") from None
+    client.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "model_name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "model_name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def _condition(item: Item) -> dict[str, Any]:
+    # Text order is time order because validation normalises updated_at to UTC "Z" form.
+    if "updated_at" in item:
+        return {
+            "ConditionExpression": "attribute_not_exists(model_name) OR attribute_not_exists(updated_at) "
+            "OR updated_at <= :row_updated_at",
+            "ExpressionAttributeValues": {":row_updated_at": {"S": item["updated_at"]}},
+        }
+    return {"ConditionExpression": "attribute_not_exists(model_name) OR attribute_not_exists(updated_at)"}
+
+
+def _put_unless_newer(client: Any, table: str, item: Item) -> bool:
+    try:
+        client.put_item(TableName=table, Item=item_to_dynamodb(item), **_condition(item))
+    except client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def _batch_write(client: Any, table: str, chunk: Sequence[Item]) -> None:
+    requests = [{"PutRequest": {"Item": item_to_dynamodb(item)}} for item in chunk]
+    delay = 0.05
+    while requests:
+        unprocessed = client.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
+        requests = unprocessed.get(table, [])
+        if requests:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def seed(
+    client: Any,
+    table: str,
+    items: Sequence[Item],
+    *,
+    force: bool = False,
+    workers: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> SeedReport:
+    """Writes `items`; without `force`, never over an item whose `updated_at` is newer than the row's."""
+    report = SeedReport()
+    done = 0
+    chunks = [items[start : start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
+
+    def write_chunk(chunk: Sequence[Item]) -> tuple[int, int]:
+        if force:
+            _batch_write(client, table, chunk)
+            return len(chunk), 0
+        written = sum(_put_unless_newer(client, table, item) for item in chunk)
+        return written, len(chunk) - written
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for written, kept in pool.map(write_chunk, chunks):
+            report.written += written
+            report.kept_newer += kept
+            done += written + kept
+            if progress is not None:
+                progress(done, len(items))
+    return report
+
+
+def _progress_printer(total: int) -> Callable[[int, int], None]:
+    step = max(BATCH_SIZE, total // 20)
+    last = [0]
+
+    def show(done: int, total: int) -> None:
+        if done - last[0] >= step or done == total:
+            last[0] = done
+            print(f"  {done}/{total} items ({done * 100 // total}%)", file=sys.stderr, flush=True)
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="JSON array of items (default: data/llms.json)")
+    parser.add_argument("--table", required=True, help="DynamoDB table name, e.g. llm_scores-dev")
+    parser.add_argument("--create-table", action="store_true", help="create the table (on-demand) if it is missing")
+    parser.add_argument("--dry-run", action="store_true", help="validate the file and stop; nothing is written")
+    parser.add_argument("--force", action="store_true", help="replace items even where the table's updated_at is newer")
+    parser.add_argument("--workers", type=int, default=8, help="parallel writers (default: 8)")
+    arguments = parser.parse_args(argv)
+    try:
+        items = load_items(arguments.file)
+        if arguments.dry_run:
+            print(f"{arguments.file}: {len(items)} valid item(s); dry run, nothing written to {arguments.table}")
+            return 0
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            client = boto3.client("dynamodb")
+            ensure_table(client, arguments.table, arguments.create_table)
+            print(f"seeding {len(items)} item(s) into {arguments.table}", file=sys.stderr)
+            report = seed(
+                client,
+                arguments.table,
+                items,
+                force=arguments.force,
+                workers=arguments.workers,
+                progress=_progress_printer(len(items)),
+            )
+        except (BotoCoreError, ClientError) as error:
+            print(f"error: DynamoDB refused the seed: {error}", file=sys.stderr)
+            return 1
+    except SeedFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report.as_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

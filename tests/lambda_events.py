@@ -1,0 +1,70 @@
+"""Events and contexts shaped exactly as Lambda hands them to the API function.
+
+Used by tests and benchmarks that drive `app.app(event, context)` in-process,
+the way API Gateway's REST proxy integration and the warm-up function call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+ROUTES = ("/llms/{model_name}", "/llms", "/health")
+
+
+def _resource_for(path: str) -> tuple[str, dict[str, str] | None]:
+    if path.startswith("/llms/"):
+        return "/llms/{model_name}", {"model_name": path[len("/llms/") :]}
+    return path, None
+
+
+def api_gateway_event(
+    path: str,
+    query: dict[str, str | list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event for `path`, with a fresh request id."""
+    resource, path_parameters = _resource_for(path)
+    multi = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()} or None
+    request_id = str(uuid.uuid4())
+    all_headers = {"Host": "api.example.test", "User-Agent": "bench", **(headers or {})}
+    return {
+        "resource": resource,
+        "path": quote(path),
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in multi.items()} if multi else None,
+        "multiValueQueryStringParameters": multi,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/api{path}",
+            "requestId": request_id,
+            "stage": "api",
+            "identity": {"sourceIp": "198.51.100.7"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that the app and Powertools read."""
+
+    function_name: str = "llm-scores-dev"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:llm-scores-dev"
+    log_group_name: str = "/aws/lambda/llm-scores-dev"
+    log_stream_name: str = "2026/11/25/[$LATEST]0123456789abcdef"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000

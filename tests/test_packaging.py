@@ -1,0 +1,107 @@
+"""Deploy paths without AWS: `chalice package` for every stage, stage settings, and least-privilege IAM."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
+STAGES = ("local", "dev", "prod")
+
+
+@pytest.fixture(scope="module", params=STAGES)
+def packaged(request, tmp_path_factory):
+    stage = request.param
+    out = tmp_path_factory.mktemp(f"sam-{stage}")
+    chalice = Path(sys.executable).with_name("chalice")
+    result = subprocess.run(
+        [str(chalice), "package", "--stage", stage, str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return stage, json.loads((out / "sam.json").read_text()), out / "deployment.zip"
+
+
+def test_package_has_api_function_and_scheduled_warmer(packaged):
+    stage, template, _ = packaged
+    functions = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == {"APIHandler", "WarmUp"}
+    api = functions["APIHandler"]
+    stage_config = CONFIG["stages"][stage]
+    assert api["MemorySize"] == stage_config["lambda_memory_size"]
+    assert api["Timeout"] == stage_config["lambda_timeout"] < 29
+    assert api["ReservedConcurrentExecutions"] == stage_config["reserved_concurrency"]
+    assert api["Environment"]["Variables"]["TABLE_NAME"] == f"llm_scores-{stage}"
+    events = functions["WarmUp"]["Events"]
+    assert [event["Properties"]["Schedule"] for event in events.values()] == ["rate(5 minutes)"]
+
+
+def test_prod_runs_arm64_with_tracing_and_compression(packaged):
+    stage, template, _ = packaged
+    if stage != "prod":
+        pytest.skip("prod-only settings")
+    api = template["Resources"]["APIHandler"]["Properties"]
+    assert api["Architectures"] == ["arm64"]
+    assert api["Tracing"] == "Active"
+    assert template["Resources"]["RestAPI"]["Properties"]["MinimumCompressionSize"] == 1024
+
+
+def test_zip_holds_the_app_and_only_pure_python_dependencies(packaged):
+    _, _, zip_path = packaged
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert "app.py" in names and "chalicelib/service.py" in names
+    assert not any(name.startswith(("tests/", "scripts/", "bench/")) for name in names)
+    assert not [name for name in names if name.endswith((".so", ".pyd", ".dylib"))]
+    assert any(name.startswith("aws_lambda_powertools/") for name in names)
+
+
+def policy_statements(name):
+    return json.loads((ROOT / ".chalice" / name).read_text())["Statement"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_api_policy_reads_only_its_own_table(stage):
+    table_statements = [s for s in policy_statements(f"policy-api-{stage}.json") if "dynamodb" in str(s["Action"])]
+    for statement in policy_statements(f"policy-api-{stage}.json"):
+        for action in statement["Action"]:
+            assert "*" not in action
+    (statement,) = table_statements
+    assert sorted(statement["Action"]) == ["dynamodb:DescribeTable", "dynamodb:Scan"]
+    assert statement["Resource"] == [f"arn:aws:dynamodb:*:*:table/llm_scores-{stage}"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_warmup_policy_may_only_invoke_the_api_function(stage):
+    statements = policy_statements(f"policy-warm-up-{stage}.json")
+    invoke = [s for s in statements if any(a.startswith("lambda:") for a in s["Action"])]
+    assert invoke == [
+        {
+            "Sid": "InvokeApiFunctionOnly",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [
+                f"arn:aws:lambda:*:*:function:llm-scores-{stage}",
+                f"arn:aws:lambda:*:*:function:llm-scores-{stage}:*",
+            ],
+        }
+    ]
+    assert not any("dynamodb" in str(s) for s in statements)
+
+
+def test_stage_config_uses_explicit_policies_everywhere():
+    assert CONFIG["autogen_policy"] is False
+    for stage in STAGES:
+        stage_config = CONFIG["stages"][stage]
+        assert stage_config["iam_policy_file"] == f"policy-api-{stage}.json"
+        assert stage_config["lambda_functions"]["warm_up"]["iam_policy_file"] == f"policy-warm-up-{stage}.json"

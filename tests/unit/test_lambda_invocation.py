@@ -1,0 +1,70 @@
+"""The app invoked as Lambda invokes it: a REST proxy event (or a warm-up ping) and a context."""
+
+import json
+
+from app import app
+from tests.lambda_events import LambdaContext, api_gateway_event
+
+from .conftest import make_item
+
+
+def test_proxy_event_is_routed_and_answers_with_headers(fresh_service, put_items):
+    put_items(make_item("gpt-4o"), make_item("o1"))
+    event = api_gateway_event("/llms", query={"limit": "1"})
+    response = app(event, LambdaContext())
+    assert response["statusCode"] == 200
+    assert isinstance(response["body"], str)
+    assert json.loads(response["body"])["count"] == 1
+    assert response["headers"]["X-Request-Id"] == event["requestContext"]["requestId"]
+
+
+def test_one_log_line_per_request_with_embedded_metrics(fresh_service, put_items, log_lines):
+    put_items(make_item("gpt-4o"))
+    app(api_gateway_event("/llms"), LambdaContext())
+    app(api_gateway_event("/llms/gpt-4o"), LambdaContext())
+    app(api_gateway_event("/llms", query={"limit": "0"}), LambdaContext())
+    lines = log_lines()
+    assert len(lines) == 3
+    first, second, third = lines
+    for line in lines:
+        for key in ("request_id", "method", "path", "status", "duration_ms", "cache", "items", "cold_start"):
+            assert key in line
+        metrics = line["_aws"]["CloudWatchMetrics"][0]
+        assert metrics["Namespace"] == "LLMScores" and metrics["Dimensions"] == [["service"]]
+        for metric in metrics["Metrics"]:
+            assert metric["Name"] in line
+        assert line["service"] == "llm-scores"
+    assert first["cache"] == "MISS" and "DynamoDBLatency" in first and first["items"] == 1
+    assert second["cache"] == "HIT" and second["CacheHit"] == [1.0]
+    assert third["status"] == 400 and third["ClientErrors"] == [1.0]
+
+
+def test_logs_never_carry_headers_or_the_raw_event(fresh_service, put_items, log_lines):
+    put_items(make_item("gpt-4o"))
+    secret = "Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
+    app(api_gateway_event("/llms", headers={"Authorization": secret, "Cookie": "session=abc"}), LambdaContext())
+    text = json.dumps(log_lines())
+    assert secret not in text and "session=abc" not in text
+    assert "Authorization" not in text and "multiValueHeaders" not in text
+
+
+def test_warmup_ping_is_answered_without_http_routing(fresh_service, put_items, log_lines):
+    put_items(make_item("gpt-4o"))
+    answer = app({"llm_scores_warmup": {"hold_milliseconds": 1}}, LambdaContext())
+    assert answer["cache"] == "MISS" and answer["items"] == 1 and len(answer["container_id"]) == 32
+    assert app({"llm_scores_warmup": {"hold_milliseconds": 1}}, LambdaContext())["cache"] == "HIT"
+    assert [line["message"] for line in log_lines()] == ["warm-up ping", "warm-up ping"]
+
+
+def test_warmup_path_is_not_reachable_through_api_gateway(fresh_service):
+    event = api_gateway_event("/llms")
+    event["llm_scores_warmup"] = {"hold_milliseconds": 5000}
+    response = app(event, LambdaContext())
+    assert response["statusCode"] == 200 and "items" in json.loads(response["body"])
+    for path in ("/warmup", "/warm_up", "/llms/warmup/now"):
+        assert not any(route.startswith(path) for route in app.routes)
+
+
+def test_unknown_event_gets_chalice_unknown_request_not_a_crash(fresh_service):
+    response = app({"source": "aws.events"}, LambdaContext())
+    assert response["statusCode"] == 500

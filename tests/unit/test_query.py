@@ -1,0 +1,79 @@
+import pytest
+
+from chalicelib.query import (
+    InvalidParameter,
+    decode_token,
+    encode_token,
+    parse_health_query,
+    parse_list_query,
+    reject_any_query,
+)
+
+
+def test_defaults():
+    query = parse_list_query(None)
+    assert (query.provider, query.sort, query.order, query.limit, query.after) == (None, "model_name", "asc", 100, None)
+
+
+def test_provider_is_matched_case_insensitively():
+    assert parse_list_query({"provider": [" OpenAI "]}).provider == "openai"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "named"),
+    [
+        ({"colour": ["red"]}, "colour"),
+        ({"limit": ["0"]}, "limit"),
+        ({"limit": ["1001"]}, "limit"),
+        ({"limit": ["ten"]}, "limit"),
+        ({"limit": ["-1"]}, "limit"),
+        ({"limit": ["1e3"]}, "limit"),
+        ({"limit": ["99999999999999999999"]}, "limit"),
+        ({"sort": ["price"]}, "sort"),
+        ({"order": ["up"]}, "order"),
+        ({"provider": [""]}, "provider"),
+        ({"provider": ["x" * 65]}, "provider"),
+        ({"provider": ["a", "b"]}, "provider"),
+        ({"next_token": ["garbage"]}, "next_token"),
+    ],
+)
+def test_bad_list_parameter_is_named(parameters, named):
+    with pytest.raises(InvalidParameter) as raised:
+        parse_list_query(parameters)
+    assert raised.value.parameter == named
+    assert named in str(raised.value)
+
+
+def test_token_round_trips_for_its_own_query():
+    token = encode_token("openai|score|desc", (False, 88.5, "gpt-4o"))
+    assert decode_token(token, "openai|score|desc") == (False, 88.5, "gpt-4o")
+
+
+def test_token_from_another_query_is_refused():
+    token = encode_token("|score|desc", (False, 88.5, "gpt-4o"))
+    with pytest.raises(InvalidParameter, match="next_token"):
+        decode_token(token, "|score|asc")
+
+
+def test_tampered_token_is_refused():
+    token = encode_token("|model_name|asc", (False, "gpt-4o", "gpt-4o"))
+    for position in (0, len(token) // 2, len(token) - 1):
+        replacement = "A" if token[position] != "A" else "B"
+        tampered = token[:position] + replacement + token[position + 1 :]
+        with pytest.raises(InvalidParameter):
+            decode_token(tampered, "|model_name|asc")
+
+
+def test_health_accepts_only_deep_true_or_false():
+    assert parse_health_query(None) is False
+    assert parse_health_query({"deep": ["true"]}) is True
+    with pytest.raises(InvalidParameter, match="deep"):
+        parse_health_query({"deep": ["yes"]})
+    with pytest.raises(InvalidParameter, match="verbose"):
+        parse_health_query({"verbose": ["1"]})
+
+
+def test_routes_without_parameters_refuse_any():
+    reject_any_query(None)
+    with pytest.raises(InvalidParameter, match="x"):
+        reject_any_query({"x": ["1"]})

@@ -1,0 +1,209 @@
+"""The HTTP contract, driven through Chalice's test client against moto's in-process DynamoDB."""
+
+import json
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from chalicelib import service
+
+from .conftest import TABLE, make_item
+
+SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "X-Request-Id")
+
+
+def body(response):
+    return json.loads(response.body)
+
+
+def assert_error(response, status, code, mentions=None):
+    assert response.status_code == status
+    payload = body(response)
+    assert set(payload) == {"error", "request_id"}
+    assert payload["error"]["code"] == code
+    assert payload["request_id"] == response.headers["X-Request-Id"]
+    assert "Traceback" not in response.body.decode()
+    if mentions:
+        assert mentions in payload["error"]["message"]
+    for header in SECURITY_HEADERS:
+        assert header in response.headers
+
+
+@pytest.fixture
+def catalogue(put_items):
+    put_items(
+        make_item("gpt-4o", provider="OpenAI", score=88.7, context_window=128000, release_date="2024-05-13"),
+        make_item("o1", provider="OpenAI", score=91.8, context_window=200000, release_date="2024-12-05"),
+        make_item("claude-3.5-sonnet", provider="Anthropic", score=90.5, context_window=200000),
+        make_item("llama-3.1-8b", provider="Meta", score=73, context_window=128000, benchmarks={"mmlu": 73}),
+    )
+
+
+def test_list_returns_items_count_and_json_numbers(api, catalogue):
+    response = api.http.get("/llms")
+    assert response.status_code == 200
+    payload = body(response)
+    assert payload["count"] == 4 and "next_token" not in payload
+    assert [item["model_name"] for item in payload["items"]] == ["claude-3.5-sonnet", "gpt-4o", "llama-3.1-8b", "o1"]
+    llama = payload["items"][2]
+    assert llama["score"] == 73 and isinstance(llama["score"], int)
+    assert llama["benchmarks"] == {"mmlu": 73}
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.headers["X-Cache"] == "MISS"
+    assert response.headers["Cache-Control"] == "public, max-age=60"
+    for header in SECURITY_HEADERS + ("ETag",):
+        assert header in response.headers
+
+
+def test_second_request_is_a_cache_hit(api, catalogue):
+    api.http.get("/llms")
+    assert api.http.get("/llms").headers["X-Cache"] == "HIT"
+
+
+def test_provider_filter_is_case_insensitive_and_sort_orders(api, catalogue):
+    payload = body(api.http.get("/llms?provider=openai&sort=score&order=desc"))
+    assert [item["model_name"] for item in payload["items"]] == ["o1", "gpt-4o"]
+    assert body(api.http.get("/llms?provider=nobody"))["items"] == []
+
+
+def test_paging_yields_every_item_exactly_once(api, put_items):
+    put_items(*[make_item(f"model-{index:03d}", score=index % 7) for index in range(57)])
+    for sort in ("model_name", "score", "release_date"):
+        for order in ("asc", "desc"):
+            seen, token = [], None
+            while True:
+                url = f"/llms?limit=10&sort={sort}&order={order}" + (f"&next_token={token}" if token else "")
+                payload = body(api.http.get(url))
+                assert payload["count"] == len(payload["items"]) <= 10
+                seen += [item["model_name"] for item in payload["items"]]
+                token = payload.get("next_token")
+                if token is None:
+                    break
+            assert len(seen) == 57 and len(set(seen)) == 57, (sort, order)
+
+
+def test_paging_survives_a_refresh_that_removes_the_last_seen_item(api, put_items, dynamodb):
+    put_items(*[make_item(f"m{index}") for index in range(6)])
+    first = body(api.http.get("/llms?limit=3"))
+    dynamodb.delete_item(TableName=TABLE, Key={"model_name": {"S": "m2"}})
+    service.cache.invalidate()
+    second = body(api.http.get(f"/llms?limit=3&next_token={first['next_token']}"))
+    assert [item["model_name"] for item in second["items"]] == ["m3", "m4", "m5"]
+
+
+def test_conditional_get_answers_304_with_empty_body(api, catalogue):
+    first = api.http.get("/llms?limit=2")
+    etag = first.headers["ETag"]
+    second = api.http.get("/llms?limit=2", headers={"If-None-Match": etag})
+    assert second.status_code == 304 and second.body == b""
+    assert second.headers["ETag"] == etag
+    assert api.http.get("/llms?limit=3", headers={"If-None-Match": etag}).status_code == 200
+    assert api.http.get("/llms?limit=2", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+
+
+def test_get_one_model_and_its_conditional_get(api, catalogue):
+    response = api.http.get("/llms/gpt-4o")
+    assert response.status_code == 200 and body(response)["model_name"] == "gpt-4o"
+    again = api.http.get("/llms/gpt-4o", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_unknown_model_is_404_with_input_escaped(api, catalogue):
+    response = api.http.get("/llms/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+    assert_error(response, 404, "not_found")
+    assert b"<script>" not in response.body
+
+
+@pytest.mark.parametrize(
+    ("url", "parameter"),
+    [
+        ("/llms?limit=0", "limit"),
+        ("/llms?limit=abc", "limit"),
+        ("/llms?sort=price", "sort"),
+        ("/llms?order=sideways", "order"),
+        ("/llms?unknown=1", "unknown"),
+        ("/llms?next_token=AAAA", "next_token"),
+        ("/llms/gpt-4o?verbose=1", "verbose"),
+        ("/health?deep=maybe", "deep"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_parameter(api, catalogue, url, parameter):
+    assert_error(api.http.get(url), 400, "invalid_parameter", parameter)
+
+
+def test_token_from_another_ordering_is_refused(api, put_items):
+    put_items(*[make_item(f"m{index}") for index in range(4)])
+    token = body(api.http.get("/llms?limit=2"))["next_token"]
+    assert_error(api.http.get(f"/llms?limit=2&sort=score&next_token={token}"), 400, "invalid_parameter", "next_token")
+
+
+def test_wrong_method_gets_the_api_error_shape(api, catalogue):
+    response = api.http.post("/llms", body=b"{}", headers={"Content-Type": "application/json"})
+    assert_error(response, 405, "MethodNotAllowedError")
+
+
+def test_health_does_not_touch_dynamodb(api, fresh_service, monkeypatch):
+    monkeypatch.setattr(fresh_service, "_client", None)  # any DynamoDB call would now fail
+    response = api.http.get("/health")
+    assert response.status_code == 200 and body(response) == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_deep_health_checks_the_table(api, catalogue):
+    payload = body(api.http.get("/health?deep=true"))
+    assert payload["status"] == "ok" and payload["checks"] == {"dynamodb": "ok"}
+
+
+def test_deep_health_is_503_when_the_table_is_unreachable(api, dynamodb):
+    dynamodb.delete_table(TableName=TABLE)
+    response = api.http.get("/health?deep=true")
+    assert_error(response, 503, "dependency_unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_malformed_items_are_skipped_not_fatal(api, catalogue, dynamodb):
+    dynamodb.put_item(TableName=TABLE, Item={"model_name": {"S": "broken"}, "provider": {"N": "3"}})
+    dynamodb.put_item(TableName=TABLE, Item={"model_name": {"S": "no-score"}, "provider": {"S": "x"}})
+    payload = body(api.http.get("/llms"))
+    assert payload["count"] == 4
+    assert "broken" not in [item["model_name"] for item in payload["items"]]
+
+
+def fail_scans(monkeypatch, repository):
+    def refuse(**_):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    monkeypatch.setattr(repository._client, "scan", refuse)
+
+
+def test_stale_snapshot_served_when_dynamodb_refuses(api, catalogue, fresh_service, monkeypatch):
+    api.http.get("/llms")
+    service.cache.invalidate()
+    fail_scans(monkeypatch, fresh_service)
+    response = api.http.get("/llms")
+    assert response.status_code == 200
+    assert response.headers["X-Cache"] == "STALE"
+    assert body(response)["count"] == 4
+    assert response.headers["Cache-Control"] == "public, max-age=5"
+
+
+def test_cold_container_with_dead_dynamodb_answers_503_with_retry_after(api, catalogue, fresh_service, monkeypatch):
+    fail_scans(monkeypatch, fresh_service)
+    for url in ("/llms", "/llms/gpt-4o"):
+        response = api.http.get(url)
+        assert_error(response, 503, "service_unavailable")
+        assert 1 <= int(response.headers["Retry-After"]) <= 5
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_unexpected_exception_is_a_logged_500_without_stack_trace(api, catalogue, monkeypatch, log_lines):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(service.cache, "read", explode)
+    response = api.http.get("/llms")
+    assert_error(response, 500, "internal_error")
+    assert b"secret internals" not in response.body
+    error_line, request_line = log_lines()
+    assert error_line["level"] == "ERROR" and "secret internals" in error_line["exception"]
+    assert request_line["status"] == 500 and request_line["ServerErrors"] == [1.0]
