@@ -7,7 +7,8 @@ from chalicelib.config import settings
 from chalicelib.observability import log_request
 from chalicelib.warmup import WarmableChalice, warm_api
 
-app = WarmableChalice(app_name="llm-scores", on_warmup=service.warm_container)
+# Powertools owns logging; Chalice must not reset the shared "llm-scores" logger to ERROR.
+app = WarmableChalice(app_name="llm-scores", on_warmup=service.warm_container, configure_logs=False)
 app.register_middleware(log_request, "http")
 
 

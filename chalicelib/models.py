@@ -34,6 +34,8 @@ MAX_BENCHMARKS = 64
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+@ -]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
+# Integers beyond 2**53 lose precision in JavaScript and many other JSON readers.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class InvalidItem(ValueError):
@@ -55,6 +57,8 @@ def _finite_number(raw: Any, field: str) -> int | float:
         raise InvalidItem(f"{field} must be a number")
     if isinstance(raw, float) and not math.isfinite(raw):
         raise InvalidItem(f"{field} must be a finite number")
+    if isinstance(raw, int) and abs(raw) > MAX_SAFE_INTEGER:
+        raise InvalidItem(f"{field} must be within ±{MAX_SAFE_INTEGER}")
     return raw
 
 
@@ -116,6 +120,8 @@ def validate_item(raw: Any, *, allow_unknown_fields: bool = False) -> Item:
     context_window = raw["context_window"]
     if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
         raise InvalidItem("context_window must be a positive integer")
+    if context_window > MAX_SAFE_INTEGER:
+        raise InvalidItem(f"context_window must be at most {MAX_SAFE_INTEGER}")
 
     item: Item = {
         "model_name": model_name,

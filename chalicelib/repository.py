@@ -41,7 +41,7 @@ def create_client(settings: Settings) -> Any:
         config=Config(
             connect_timeout=settings.dynamodb_connect_timeout_seconds,
             read_timeout=settings.dynamodb_read_timeout_seconds,
-            retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+            retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
             tcp_keepalive=True,
         ),
     )

@@ -23,6 +23,9 @@ from chalicelib.query import InvalidParameter, encode_token, parse_health_query,
 from chalicelib.repository import DynamoDBUnavailable, ScoresRepository, create_client
 from chalicelib.responses import ApiError, cached_json_response, etag_matches, uncached_json_response
 
+# Lambda caps a synchronous response at 6 MiB; pages stop short of this so headers and envelope always fit.
+MAX_PAGE_PAYLOAD_BYTES = 5 * 1024 * 1024
+
 # Identifies this container in warm-up reports, so the warmer can count distinct containers.
 CONTAINER_ID = uuid.uuid4().hex
 
@@ -89,7 +92,7 @@ def list_llms(request: Request) -> Response:
         return cached_json_response(None, etag=etag, cache_state=read.state, max_age_seconds=_max_age(read))
     view = snapshot.view(query.provider, query.sort, query.order)
     start = 0 if query.after is None else view.start_after(query.after)
-    end = start + query.limit
+    end = view.page_end(start, query.limit, MAX_PAGE_PAYLOAD_BYTES)
     names = view.names[start:end]
     body = f'{{"items":{snapshot.join_encoded(names)},"count":{len(names)}'
     if end < len(view.names):

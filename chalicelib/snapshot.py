@@ -8,8 +8,10 @@ list and joins strings: it costs the same for 50 items as for 5,000.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from chalicelib.encoding import json_text
@@ -44,7 +46,18 @@ class View:
     names: list[str]
     keys: list[SortKey]
     descending: bool
+    # payload_offsets[i] is the Lambda payload size of names[:i], so a page's size is one subtraction.
+    payload_offsets: list[int]
     _positions: dict[str, int] | None = field(default=None, repr=False)
+
+    def page_end(self, start: int, limit: int, payload_budget: int) -> int:
+        """End index of the page starting at `start`: at most `limit` items, and at most `payload_budget` bytes.
+
+        At least one item is always included, so paging always makes progress.
+        """
+        end = min(start + limit, len(self.names))
+        fitting = bisect_right(self.payload_offsets, self.payload_offsets[start] + payload_budget) - 1
+        return max(min(end, fitting), min(start + 1, end))
 
     def start_after(self, key: SortKey) -> int:
         """Index of the first item after `key`, even if that item has since changed or vanished."""
@@ -66,6 +79,11 @@ class Snapshot:
         ordered = sorted(items, key=lambda item: item["model_name"])
         self.items: dict[str, Item] = {item["model_name"]: item for item in ordered}
         self.encoded: dict[str, str] = {name: json_text(item) for name, item in self.items.items()}
+        # What each item adds to Lambda's response payload, where the body travels as an escaped JSON string:
+        # the text is ASCII, so only quotes and backslashes grow (one byte each), plus one for the comma.
+        self.payload_sizes: dict[str, int] = {
+            name: len(text) + text.count('"') + text.count("\\") + 1 for name, text in self.encoded.items()
+        }
         self.providers: frozenset[str] = frozenset(item["provider"].lower() for item in ordered)
         self.skipped_items = skipped_items
         self.loaded_at = loaded_at
@@ -83,7 +101,7 @@ class Snapshot:
         """The items of `provider` (lower-cased, or None for all) in the given order, built once and reused."""
         if provider is not None and provider not in self.providers:
             # Not memoised: arbitrary input must not grow the view dictionary.
-            return View([], [], order == "desc")
+            return View([], [], order == "desc", [0])
         cache_key = (provider, sort, order)
         view = self._views.get(cache_key)
         if view is None:
@@ -99,7 +117,9 @@ class Snapshot:
         present = sorted((key for key in keys if not key[0]), key=lambda key: key[1], reverse=descending)
         missing = [key for key in keys if key[0]]
         ordered = present + missing
-        return View([key[2] for key in ordered], ordered, descending)
+        names = [key[2] for key in ordered]
+        offsets = list(accumulate((self.payload_sizes[name] for name in names), initial=0))
+        return View(names, ordered, descending, offsets)
 
     def join_encoded(self, names: Iterable[str]) -> str:
         """The JSON array text of the named items, from their pre-encoded text."""

@@ -39,6 +39,8 @@ def test_valid_item_is_returned_in_canonical_order_with_utc_timestamp():
         ("context_window", 0, "context_window"),
         ("context_window", 1.5, "context_window"),
         ("context_window", True, "context_window"),
+        ("context_window", 2**53, "context_window"),
+        ("score", -(2**60), "score"),
         ("score", "high", "score"),
         ("score", float("nan"), "score"),
         ("release_date", "2024-02-30", "release_date"),

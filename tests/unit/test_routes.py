@@ -207,3 +207,30 @@ def test_unexpected_exception_is_a_logged_500_without_stack_trace(api, catalogue
     error_line, request_line = log_lines()
     assert error_line["level"] == "ERROR" and "secret internals" in error_line["exception"]
     assert request_line["status"] == 500 and request_line["ServerErrors"] == [1.0]
+
+
+def test_page_stops_at_the_payload_budget_and_paging_still_covers_everything(api, put_items, monkeypatch):
+    put_items(*[make_item(f"model-{index:02d}", benchmarks={f"b{n}": n for n in range(20)}) for index in range(30)])
+    first = body(api.http.get("/llms?limit=5"))
+    item_size = len(json.dumps(json.dumps(first["items"][0])))
+    monkeypatch.setattr(service, "MAX_PAGE_PAYLOAD_BYTES", item_size * 3)
+    seen, token, pages = [], None, 0
+    while True:
+        payload = body(api.http.get("/llms?limit=1000" + (f"&next_token={token}" if token else "")))
+        assert 1 <= payload["count"] <= 3
+        seen += [item["model_name"] for item in payload["items"]]
+        pages += 1
+        token = payload.get("next_token")
+        if token is None:
+            break
+    assert seen == sorted(seen) and len(set(seen)) == 30 and pages >= 10
+
+
+def test_chalice_does_not_silence_the_request_log():
+    import logging
+
+    from app import app
+    from chalicelib.observability import logger
+
+    assert app.log is logger._logger or app.log.name == logger._logger.name
+    assert logging.getLogger("llm-scores").getEffectiveLevel() == logging.INFO
