@@ -66,6 +66,8 @@ def cached_json_response(
         "ETag": etag,
         "Cache-Control": f"public, max-age={max_age_seconds}",
         "X-Cache": cache_state,
+        # Production compresses responses, so shared caches must key on the client's encoding.
+        "Vary": "Accept-Encoding",
     }
     if body is None:
         return Response(body="", status_code=304, headers=headers)

@@ -1,0 +1,66 @@
+"""`make run`'s script end to end: it starts moto and chalice local, serves seeded data, and cleans up on Ctrl-C."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from scripts import local_stack
+
+pytestmark = pytest.mark.integration
+
+
+def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
+    api_port, dynamodb_port = local_stack.free_port(), local_stack.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(api_port), "--dynamodb-port", str(dynamodb_port)],
+        cwd=local_stack.PROJECT_ROOT,
+        env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL_DYNAMODB"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        local_stack.wait_for_http(f"http://127.0.0.1:{api_port}/health", process, timeout_seconds=90)
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/llms?limit=1000", timeout=30) as response:
+            payload = json.load(response)
+        assert payload["count"] >= 30
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    finally:
+        local_stack.stop(process)
+    assert "stopped" in process.stderr.read()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        local_stack.port_is_open(api_port) or local_stack.port_is_open(dynamodb_port)
+    ):
+        time.sleep(0.1)
+    assert not local_stack.port_is_open(api_port) and not local_stack.port_is_open(dynamodb_port)
+
+
+def test_run_local_refuses_a_busy_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "scripts/run_local.py",
+                "--port",
+                str(port),
+                "--dynamodb-port",
+                str(local_stack.free_port()),
+            ],
+            cwd=local_stack.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and "already in use" in result.stderr
