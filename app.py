@@ -2,6 +2,7 @@
 
 from chalice import Rate
 
+import chalicelib.lifecycle  # noqa: F401  registers the SnapStart after-restore hook (cache refresh)
 from chalicelib import service
 from chalicelib.config import settings
 from chalicelib.observability import log_request

@@ -96,7 +96,7 @@ def parse_list_query(parameters: QueryParameters) -> ListQuery:
     token = values.get("next_token")
     if token is None:
         return query
-    return ListQuery(provider, sort, order, query.limit, decode_token(token, query.view_key))
+    return ListQuery(provider, sort, order, query.limit, decode_token(token, query.view_key, sort))
 
 
 def parse_health_query(parameters: QueryParameters) -> bool:
@@ -120,8 +120,12 @@ def encode_token(view_key: str, last_key: SortKey) -> str:
     return base64.urlsafe_b64encode(_signature(payload) + payload).decode().rstrip("=")
 
 
-def decode_token(token: str, view_key: str) -> SortKey:
-    """The sort key inside a token issued for `view_key`; anything else is `InvalidParameter`."""
+def decode_token(token: str, view_key: str, sort: str) -> SortKey:
+    """The sort key inside a token issued for `view_key` (ordered by `sort`); anything else is `InvalidParameter`.
+
+    The signing key is public, so a well-signed token is still checked field by field:
+    its value must have the type `sort` compares, or comparing it would fail.
+    """
     invalid = InvalidParameter("next_token", "'next_token' is not a token issued for this query")
     if len(token) > MAX_TOKEN_LENGTH:
         raise invalid
@@ -138,12 +142,19 @@ def decode_token(token: str, view_key: str) -> SortKey:
         raise invalid from None
     if token_view != view_key:
         raise invalid
-    return _checked_key(missing, value, model_name, invalid)
-
-
-def _checked_key(missing: Any, value: Any, model_name: Any, invalid: InvalidParameter) -> SortKey:
-    if not isinstance(missing, bool) or not isinstance(model_name, str):
-        raise invalid
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if not _is_sort_key(missing, value, model_name, sort):
         raise invalid
     return (missing, value, model_name)
+
+
+_NUMERIC_SORTS = frozenset({"score", "context_window"})
+
+
+def _is_sort_key(missing: Any, value: Any, model_name: Any, sort: str) -> bool:
+    if not isinstance(missing, bool) or not isinstance(model_name, str):
+        return False
+    if missing:
+        return value == 0 and not isinstance(value, bool)  # snapshot.sort_key's placeholder
+    if sort in _NUMERIC_SORTS:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)

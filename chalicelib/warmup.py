@@ -53,7 +53,7 @@ def _lambda_client(read_timeout_seconds: float) -> Any:
         config=Config(
             connect_timeout=2,
             read_timeout=read_timeout_seconds,
-            retries={"mode": "standard", "max_attempts": 2},
+            retries={"mode": "standard", "total_max_attempts": 2},
         ),
     )
 

@@ -46,13 +46,13 @@ def test_bad_list_parameter_is_named(parameters, named):
 
 def test_token_round_trips_for_its_own_query():
     token = encode_token("openai|score|desc", (False, 88.5, "gpt-4o"))
-    assert decode_token(token, "openai|score|desc") == (False, 88.5, "gpt-4o")
+    assert decode_token(token, "openai|score|desc", "score") == (False, 88.5, "gpt-4o")
 
 
 def test_token_from_another_query_is_refused():
     token = encode_token("|score|desc", (False, 88.5, "gpt-4o"))
     with pytest.raises(InvalidParameter, match="next_token"):
-        decode_token(token, "|score|asc")
+        decode_token(token, "|score|asc", "score")
 
 
 def test_tampered_token_is_refused():
@@ -61,7 +61,7 @@ def test_tampered_token_is_refused():
         replacement = "A" if token[position] != "A" else "B"
         tampered = token[:position] + replacement + token[position + 1 :]
         with pytest.raises(InvalidParameter):
-            decode_token(tampered, "|model_name|asc")
+            decode_token(tampered, "|model_name|asc", "model_name")
 
 
 def test_health_accepts_only_deep_true_or_false():
@@ -77,3 +77,20 @@ def test_routes_without_parameters_refuse_any():
     reject_any_query(None)
     with pytest.raises(InvalidParameter, match="x"):
         reject_any_query({"x": ["1"]})
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"),
+    [
+        ("score", (False, "abc", "x")),
+        ("context_window", (False, True, "x")),
+        ("model_name", (False, 5, "x")),
+        ("release_date", (True, "2024-01-01", "x")),
+        ("score", ("no", 1, "x")),
+        ("score", (False, 1, 7)),
+    ],
+)
+def test_well_signed_token_with_a_wrong_typed_key_is_refused(sort, key):
+    view_key = f"|{sort}|asc"
+    with pytest.raises(InvalidParameter, match="next_token"):
+        decode_token(encode_token(view_key, key), view_key, sort)
