@@ -1,6 +1,7 @@
 """DynamoDB access: one low-level client with bounded timeouts, a paginated scan, and a table check.
 
-The low-level client (not `boto3.resource`) keeps cold start down, and explicit
+The low-level client, created straight from botocore (not `boto3.resource`, nor
+boto3 itself, whose import pulls in s3transfer), keeps cold start down, and explicit
 timeouts with `standard` retries make a dead DynamoDB answer in about two seconds
 rather than the SDK default of a minute.
 """
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,7 +36,7 @@ class ScanResult:
 
 def create_client(settings: Settings) -> Any:
     """Creates the DynamoDB client; `AWS_ENDPOINT_URL_DYNAMODB` is honoured by botocore itself."""
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "dynamodb",
         region_name=settings.aws_region,
         config=Config(

@@ -45,10 +45,10 @@ class WarmableChalice(Chalice):
 @functools.lru_cache(maxsize=1)
 def _lambda_client(read_timeout_seconds: float) -> Any:
     # Created on first use: only the warm-up function needs it, not the API's cold start.
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "lambda",
         config=Config(
             connect_timeout=2,

@@ -62,6 +62,15 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout_seconds: float = 
     raise TimeoutError(f"{url} did not answer within {timeout_seconds:.0f} s")
 
 
+def _wait_or_stop(url: str, process: subprocess.Popen) -> None:
+    # Ctrl-C (or a timeout) while waiting must not orphan the process: the caller never got its handle.
+    try:
+        wait_for_http(url, process)
+    except BaseException:
+        stop(process)
+        raise
+
+
 def local_environment(dynamodb_port: int | None = None) -> dict[str, str]:
     """This process's environment with dummy credentials and, if given, the local DynamoDB endpoint."""
     environment = {**os.environ, **LOCAL_AWS_ENVIRONMENT}
@@ -80,7 +89,7 @@ def start_moto(port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for_http(f"http://{LOOPBACK}:{port}/moto-api/", process)
+    _wait_or_stop(f"http://{LOOPBACK}:{port}/moto-api/", process)
     return process
 
 
@@ -116,7 +125,7 @@ def start_chalice_local(
         stderr=subprocess.DEVNULL if quiet else None,
         start_new_session=True,
     )
-    wait_for_http(f"http://{LOOPBACK}:{port}/health", process)
+    _wait_or_stop(f"http://{LOOPBACK}:{port}/health", process)
     return process
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.stack import ChaliceLocal, Moto
+from tests.stack import ChaliceLocal, seeded_api
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +28,8 @@ RUN_TIMEOUT_SECONDS = 420
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ChaliceLocal]:
-    moto = Moto.start()
-    server = None
-    try:
-        moto.create_table("llm_scores-local")
-        server = ChaliceLocal.start(moto.endpoint)
+    with seeded_api() as server:
         yield server
-    finally:
-        if server is not None:
-            server.stop()
-        moto.stop()
 
 
 def test_api_conforms_to_openapi_under_generated_and_malformed_input(api, tmp_path):

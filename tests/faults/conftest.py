@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.stack import ChaliceLocal, HttpAnswer, Moto
+
 from .proxy import FORWARD, REFUSE, FaultProxy
-from .stack import ChaliceLocal, HttpAnswer, Moto
 
 TABLE = "llm_scores-local"
 

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from scripts import seed_data
-
-from .stack import ChaliceLocal, Moto
+from tests.stack import ChaliceLocal, Moto
 
 pytestmark = pytest.mark.integration
 

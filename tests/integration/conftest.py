@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,19 +12,9 @@ import boto3
 import pytest
 
 from scripts import local_stack, seed_data
+from tests.stack import HttpAnswer, http_get
 
 TABLE = "llm_scores-local"
-
-
-@dataclass
-class HttpAnswer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    seconds: float
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -71,14 +57,7 @@ class LocalStack:
         shutil.rmtree(self.project_dir, ignore_errors=True)
 
     def get(self, path: str, headers: dict[str, str] | None = None, timeout: float = 30) -> HttpAnswer:
-        request = urllib.request.Request(self.base_url + path, headers=headers or {})
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, answer_headers, body = response.status, dict(response.headers), response.read()
-        except urllib.error.HTTPError as error:
-            status, answer_headers, body = error.code, dict(error.headers), error.read()
-        return HttpAnswer(status, answer_headers, body, time.monotonic() - started)
+        return http_get(self.base_url, path, headers, timeout)
 
 
 @pytest.fixture(scope="module")

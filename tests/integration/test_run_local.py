@@ -32,10 +32,10 @@ def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
             payload = json.load(response)
         assert payload["count"] >= 30
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        _, errors = process.communicate(timeout=60)
     finally:
         local_stack.stop(process)
-    assert "stopped" in process.stderr.read()
+    assert "stopped" in errors
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
         local_stack.port_is_open(api_port) or local_stack.port_is_open(dynamodb_port)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.stack import ChaliceLocal, Moto
+from tests.stack import ChaliceLocal, seeded_api
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +26,9 @@ SECONDS = int(os.environ.get("LOAD_SECONDS", "20"))
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ChaliceLocal]:
-    moto = Moto.start()
-    server = None
-    try:
-        moto.create_table("llm_scores-local")
-        # A TTL longer than the run: this measures serving from the snapshot, as a warm container does.
-        server = ChaliceLocal.start(moto.endpoint, {"CACHE_TTL_SECONDS": "600"})
+    # A TTL longer than the run: this measures serving from the snapshot, as a warm container does.
+    with seeded_api({"CACHE_TTL_SECONDS": "600"}) as server:
         yield server
-    finally:
-        if server is not None:
-            server.stop()
-        moto.stop()
 
 
 def test_hundreds_of_concurrent_users_get_no_errors(api, tmp_path):

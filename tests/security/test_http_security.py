@@ -17,7 +17,7 @@ import pytest
 from chalicelib.query import encode_token
 from chalicelib.responses import SECURITY_HEADERS
 from scripts.local_stack import free_port
-from tests.faults.stack import ChaliceLocal, HttpAnswer, Moto
+from tests.stack import ChaliceLocal, HttpAnswer, Moto
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Loopback processes for the fault, contract, load and security suites.
+"""Loopback processes for the integration, fault, contract, load and security suites.
 
 The integration suite's `LocalStack` always points `chalice local` straight at moto. These suites
 need more: a DynamoDB endpoint that may be a fault proxy, one moto shared by several API processes,
@@ -15,7 +15,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,18 @@ class ChaliceLocal:
     def stop(self) -> None:
         local_stack.stop(self.process)
         shutil.rmtree(self.project_dir, ignore_errors=True)
+
+
+@contextmanager
+def seeded_api(overrides: Mapping[str, str] | None = None) -> Iterator[ChaliceLocal]:
+    """moto with the sample catalogue and `chalice local` in front of it, both stopped on exit."""
+    moto = Moto.start()
+    server = None
+    try:
+        moto.create_table("llm_scores-local")
+        server = ChaliceLocal.start(moto.endpoint, overrides)
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+        moto.stop()
