@@ -11,6 +11,8 @@ help:
 	@echo "make run        run the API on http://127.0.0.1:8000 against a local DynamoDB (Ctrl-C stops)"
 	@echo "make test       lint, unit tests, integration tests and packaging checks"
 	@echo "make package    chalice package for every stage into build/"
+	@echo "make bench      benchmark the service against the PoC baseline on a local moto server (~5 min)"
+	@echo "make cost       monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each"
 	@echo "make terraform  Terraform for STAGE (default prod) into build/terraform-STAGE: then terraform init && apply"
 	@echo "make audit      pip-audit the runtime requirements (needs network; not part of make test)"
 
@@ -72,6 +74,14 @@ test: lint checkov
 
 package: install
 	for stage in local dev prod; do $(BIN)/chalice package --stage $$stage build/sam-$$stage || exit 1; done
+
+.PHONY: bench cost
+bench: install
+	$(BIN)/python -m bench.run
+
+# Mirrors the prod stage: 1024 MB arm64, REST API, X-Ray on.
+cost: install
+	$(BIN)/python scripts/cost_model.py --scenarios --xray
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -33,6 +33,7 @@ MAX_BENCHMARKS = 64
 # characters that clients would have to escape differently from each other.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+@ -]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
 # Integers beyond 2**53 lose precision in JavaScript and many other JSON readers.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -47,7 +48,7 @@ def _text(raw: Any, field: str, max_length: int) -> str:
         raise InvalidItem(f"{field} must be a non-empty string")
     if len(raw) > max_length:
         raise InvalidItem(f"{field} must be at most {max_length} characters")
-    if any(ord(character) < 32 for character in raw):
+    if _CONTROL_CHARACTER.search(raw):
         raise InvalidItem(f"{field} must not contain control characters")
     return raw
 

@@ -36,6 +36,7 @@ def test_valid_item_is_returned_in_canonical_order_with_utc_timestamp():
         ("model_name", "a/b", "model_name"),
         ("model_name", "x" * 129, "model_name"),
         ("provider", 7, "provider"),
+        ("provider", "Open\x07AI", "control characters"),
         ("context_window", 0, "context_window"),
         ("context_window", 1.5, "context_window"),
         ("context_window", True, "context_window"),
