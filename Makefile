@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 
 help:
 	@echo "make run        run the API on http://127.0.0.1:8000 against a local DynamoDB (Ctrl-C stops)"
-	@echo "make test       lint, unit tests, integration tests and packaging checks"
+	@echo "make test       lint, unit, integration, fault, fuzz, load, packaging and Terraform/checkov checks"
 	@echo "make package    chalice package for every stage into build/"
 	@echo "make bench      benchmark the service against the PoC baseline on a local moto server (~5 min)"
 	@echo "make cost       monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each"

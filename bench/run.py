@@ -262,33 +262,13 @@ def _table(summaries: dict[int, dict[str, dict[str, Any]]], imports: dict[str, f
             )
         )
         for scenario in ("list", "item"):
-            lines.append(
-                _row(
-                    f"response body bytes, {SCENARIO_LABELS[scenario]} ({service[scenario]['items']} items)",
-                    service[scenario]["body_bytes"],
-                    baseline[scenario]["body_bytes"],
-                    " B",
-                    0,
-                )
-            )
-            lines.append(
-                _row(
-                    f"gzip body bytes, {SCENARIO_LABELS[scenario]}",
-                    service[scenario]["gzip_bytes"],
-                    baseline[scenario]["gzip_bytes"],
-                    " B",
-                    0,
-                )
-            )
-            lines.append(
-                _row(
-                    f"Lambda payload bytes, {SCENARIO_LABELS[scenario]}",
-                    service[scenario]["payload_bytes"],
-                    baseline[scenario]["payload_bytes"],
-                    " B",
-                    0,
-                )
-            )
+            items = service[scenario]["items"]
+            for label, key in (
+                (f"response body bytes, {SCENARIO_LABELS[scenario]} ({items} items)", "body_bytes"),
+                (f"gzip body bytes, {SCENARIO_LABELS[scenario]}", "gzip_bytes"),
+                (f"Lambda payload bytes, {SCENARIO_LABELS[scenario]}", "payload_bytes"),
+            ):
+                lines.append(_row(label, service[scenario][key], baseline[scenario][key], " B", 0))
         lines.append(_row("worker peak RSS, median", service["peak_rss_mb"], baseline["peak_rss_mb"], " MB", 1))
     return lines
 

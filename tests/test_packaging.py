@@ -47,14 +47,16 @@ def test_package_has_api_function_and_scheduled_warmer(packaged):
     assert [event["Properties"]["Schedule"] for event in events.values()] == ["rate(5 minutes)"]
 
 
-def test_prod_runs_arm64_with_tracing_and_compression(packaged):
+def test_architecture_tracing_and_compression_follow_the_stage(packaged):
     stage, template, _ = packaged
-    if stage != "prod":
-        pytest.skip("prod-only settings")
+    stage_config = CONFIG["stages"][stage]
     api = template["Resources"]["APIHandler"]["Properties"]
-    assert api["Architectures"] == ["arm64"]
-    assert api["Tracing"] == "Active"
-    assert template["Resources"]["RestAPI"]["Properties"]["MinimumCompressionSize"] == 1024
+    assert api.get("Architectures", ["x86_64"]) == [stage_config.get("lambda_architecture", "x86_64")]
+    assert (api.get("Tracing") == "Active") is stage_config.get("xray", False)
+    compression = template["Resources"]["RestAPI"]["Properties"].get("MinimumCompressionSize")
+    assert compression == stage_config.get("minimum_compression_size")
+    if stage == "prod":
+        assert api["Architectures"] == ["arm64"] and api["Tracing"] == "Active" and compression == 1024
 
 
 def test_zip_holds_the_app_and_only_pure_python_dependencies(packaged):

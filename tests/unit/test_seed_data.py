@@ -17,7 +17,7 @@ def rows(count, updated_at="2026-01-01T00:00:00Z", **extra):
             "provider": "Acme",
             "context_window": 4096,
             "score": index,
-            "updated_at": updated_at,
+            **({"updated_at": updated_at} if updated_at else {}),
             **extra,
         }
         for index in range(count)

@@ -9,20 +9,7 @@ from chalicelib.models import item_to_dynamodb, validate_item
 from scripts import seed_data
 
 from .conftest import TABLE
-
-
-def rows(count, updated_at="2026-01-01T00:00:00Z", **extra):
-    return [
-        {
-            "model_name": f"model-{index:04d}",
-            "provider": "Acme",
-            "context_window": 4096,
-            "score": index,
-            **({"updated_at": updated_at} if updated_at else {}),
-            **extra,
-        }
-        for index in range(count)
-    ]
+from .test_seed_data import rows
 
 
 def raw_items(dynamodb):
