@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from chalice.app import Request, Response
 
-from chalicelib.cache import CacheRead, DataUnavailable, SnapshotCache
+from chalicelib.cache import STALE, CacheRead, DataUnavailable, SnapshotCache
 from chalicelib.config import settings
 from chalicelib.encoding import json_text
 from chalicelib.models import MAX_NAME_LENGTH
@@ -67,7 +67,7 @@ def _read_catalogue() -> CacheRead:
 
 def _max_age(read: CacheRead) -> int:
     # Stale data is served honestly but briefly: clients should come back once DynamoDB recovers.
-    if read.state == "STALE":
+    if read.state == STALE:
         return min(settings.http_max_age_seconds, settings.cache_retry_after_seconds)
     return settings.http_max_age_seconds
 
