@@ -1,20 +1,15 @@
 # Two commands do everything: `make run` and `make test`. Both build the virtualenv first.
+# `make help` lists every target: each one carries a `## description` on its own line.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit integration lint package clean terraform checkov audit
+.PHONY: help install run test check unit integration lint typecheck package clean terraform checkov audit
 
-help:
-	@echo "make run        run the API on http://127.0.0.1:8000 against a local DynamoDB (Ctrl-C stops)"
-	@echo "make test       lint, unit, integration, fault, fuzz, load, packaging and Terraform/checkov checks"
-	@echo "make package    chalice package for every stage into build/"
-	@echo "make bench      benchmark the service against the PoC baseline on a local moto server (~5 min)"
-	@echo "make cost       monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each"
-	@echo "make terraform  Terraform for STAGE (default prod) into build/terraform-STAGE: then terraform init && apply"
-	@echo "make audit      pip-audit the runtime requirements (needs network; not part of make test)"
+help: ## list every target
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-install: $(INSTALLED)
+install: $(INSTALLED) ## create .venv with the runtime and dev requirements (every other target does this first)
 
 # checkov pins an older boto3 than the project's, so it lives in its own tool venv.
 CHECKOV_VERSION := 3.3.30
@@ -36,7 +31,7 @@ $(CHECKOV_INSTALLED):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
-checkov: $(CHECKOV_INSTALLED)
+checkov: $(CHECKOV_INSTALLED) ## install checkov in its own tool venv (it pins an older boto3)
 
 # pip-audit needs PyPI and the vulnerability database, so it has its own tool venv and stays out of `make test`.
 AUDIT_VENV := .tools/audit
@@ -49,39 +44,44 @@ $(AUDIT_INSTALLED):
 	$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit
 	touch $@
 
-audit: $(AUDIT_INSTALLED)
+audit: $(AUDIT_INSTALLED) ## pip-audit the runtime requirements (needs network; not part of make test)
 	$(AUDIT_VENV)/bin/pip-audit --requirement requirements.txt --strict --progress-spinner off
 
 STAGE ?= prod
 
-terraform: install
+terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE; then terraform init && apply
 	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE)
 
-run: install
+run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/run_local.py
 
-lint: install
+lint: install ## ruff: lint rules, import order and complexity
 	$(BIN)/ruff check .
 
-unit: install
-	$(BIN)/python -m pytest tests/unit
+typecheck: install ## mypy: strict on chalicelib/, checked on app.py, scripts/ and bench/
+	$(BIN)/mypy
 
-integration: install
-	$(BIN)/python -m pytest tests/integration
+unit: install ## the in-process tests only (tests/unit), on two workers
+	$(BIN)/python -m pytest -m unit -n 2 -q
 
-test: lint checkov
+integration: install ## the tests that start real processes on loopback or package the app
+	$(BIN)/python -m pytest -m integration
+
+check: lint typecheck unit ## the fast lane, under a minute: lint, type check and the in-process tests
+
+test: lint typecheck checkov ## everything CI runs: lint, types, unit, integration, faults, fuzz (fixed seed), load, export, checkov
 	$(BIN)/python -m pytest
 
-package: install
+package: install ## chalice package for every stage into build/sam-STAGE
 	for stage in local dev prod; do $(BIN)/chalice package --stage $$stage build/sam-$$stage || exit 1; done
 
 .PHONY: bench cost
-bench: install
+bench: install ## benchmark against the PoC baseline on a local moto server (~5 min); AGAINST=<git ref> adds that commit
 	$(BIN)/python -m bench.run
 
 # Mirrors the prod stage: 1024 MB arm64, REST API, X-Ray on.
-cost: install
+cost: install ## monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each
 	$(BIN)/python scripts/cost_model.py --scenarios --xray
 
-clean:
+clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

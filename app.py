@@ -1,33 +1,44 @@
 """LLM Scores API: routes, the warm-up schedule and middleware wiring. Behaviour lives in chalicelib/."""
 
-from chalice import Rate
+from chalice.app import Rate, Response
 
-import chalicelib.lifecycle  # noqa: F401  registers the SnapStart after-restore hook (cache refresh)
-from chalicelib import service
+from chalicelib import lifecycle
 from chalicelib.config import settings
+from chalicelib.contract import HEALTH, ITEM, LIST, METHODS
 from chalicelib.observability import log_request
-from chalicelib.warmup import WarmableChalice, warm_api
+from chalicelib.responses import answer_head_like_get
+from chalicelib.service import current_service
+from chalicelib.warmup import WARMUP_INTERVAL_MINUTES, WarmableChalice, answer_ping, warm_api
 
 # Powertools owns logging; Chalice must not reset the shared "llm-scores" logger to ERROR.
-app = WarmableChalice(app_name="llm-scores", on_warmup=service.warm_container, configure_logs=False)
+app = WarmableChalice(
+    app_name="llm-scores",
+    on_warmup=lambda hold_milliseconds: answer_ping(current_service(), hold_milliseconds),
+    configure_logs=False,
+)
 app.register_middleware(log_request, "http")
+app.register_middleware(answer_head_like_get, "http")
+lifecycle.install(current_service())
+
+# A Content-Type sent with a GET, which some clients and proxies add, describes no body: it must not earn a 415.
+ANY_CONTENT_TYPE = ["*/*"]
 
 
-@app.route("/llms", methods=["GET"])
-def list_llms():
-    return service.list_llms(app.current_request)
+@app.route(LIST.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+def list_llms() -> Response:
+    return current_service().list_llms(app.current_request)
 
 
-@app.route("/llms/{model_name}", methods=["GET"])
-def get_llm(model_name):
-    return service.get_llm(app.current_request, model_name)
+@app.route(ITEM.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+def get_llm(model_name: str) -> Response:
+    return current_service().get_llm(app.current_request, model_name)
 
 
-@app.route("/health", methods=["GET"])
-def health():
-    return service.health(app.current_request)
+@app.route(HEALTH.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+def health() -> Response:
+    return current_service().health(app.current_request)
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES))
-def warm_up(event):
+@app.schedule(Rate(WARMUP_INTERVAL_MINUTES, unit=Rate.MINUTES))
+def warm_up(event: object) -> dict[str, object]:
     return warm_api(settings)

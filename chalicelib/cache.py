@@ -1,9 +1,14 @@
 """Per-container snapshot cache: TTL with jitter, one refresh at a time, stale-if-error.
 
-A container reads DynamoDB at most once per TTL. When a refresh fails it keeps
-serving the last good snapshot (up to a maximum staleness) and waits
-`retry_after_seconds` before trying again, so a dead dependency costs one
+A container reads DynamoDB at most once per TTL. When a refresh fails, for any
+reason, it keeps serving the last good snapshot (up to a maximum staleness) and
+waits `retry_after_seconds` before trying again, so a dead dependency costs one
 bounded timeout per interval instead of one per request.
+
+Ages are wall-clock time since the table was read. A SnapStart snapshot can be
+restored weeks after it was taken, on a machine whose monotonic clock started
+anew; only the wall clock says how old the data really is. An age that comes out
+negative (the clock stepped back) counts as expired, never as fresh.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chalicelib.repository import DynamoDBUnavailable, ScanResult
+from chalicelib.repository import DynamoDBUnavailable, ScanResult, SkippedItem
 from chalicelib.snapshot import Snapshot
 
 HIT = "HIT"
@@ -29,6 +34,7 @@ class Refresh:
     duration_milliseconds: float
     skipped_items: int = 0
     error: str | None = None
+    skipped: tuple[SkippedItem, ...] = ()
 
 
 class DataUnavailable(Exception):
@@ -49,6 +55,11 @@ class CacheRead:
     refresh: Refresh | None = None
 
 
+def _within(now: float, since: float, seconds: float) -> bool:
+    """True when `now` is at most `seconds` after `since`, and not before it."""
+    return 0 <= now - since < seconds
+
+
 class SnapshotCache:
     """Holds the latest snapshot and decides when to read the table again."""
 
@@ -60,8 +71,9 @@ class SnapshotCache:
         jitter_ratio: float,
         max_stale_seconds: float,
         retry_after_seconds: int,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        on_unexpected_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._load = load
         self._ttl_seconds = ttl_seconds
@@ -70,32 +82,38 @@ class SnapshotCache:
         self._retry_after_seconds = retry_after_seconds
         self._clock = clock
         self._rand = rand
+        self._on_unexpected_error = on_unexpected_error
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._expires_at = float("-inf")
-        self._retry_not_before = float("-inf")
+        self._fresh_seconds = 0.0
+        self._failed_at: float | None = None
         self._last_error: str | None = None
 
-    def read(self) -> CacheRead:
-        """The snapshot to serve now; raises `DataUnavailable` when there is none worth serving."""
+    def read(self, fresh_for_at_least: float = 0.0) -> CacheRead:
+        """The snapshot to serve now; raises `DataUnavailable` when there is none worth serving.
+
+        `fresh_for_at_least` is refresh-ahead: a snapshot that would expire within that many
+        seconds is read again now, and the new one stays fresh at least that long. The warm-up
+        ping passes its interval, so a pinged container's users never wait for a scan.
+        """
         snapshot = self._snapshot
-        if snapshot is not None and self._clock() < self._expires_at:
+        if snapshot is not None and self._is_fresh(snapshot, self._clock() + fresh_for_at_least):
             return CacheRead(snapshot, HIT)
         with self._lock:
             # Another thread may have refreshed while this one waited for the lock.
             snapshot = self._snapshot
             now = self._clock()
-            if snapshot is not None and now < self._expires_at:
+            if snapshot is not None and self._is_fresh(snapshot, now + fresh_for_at_least):
                 return CacheRead(snapshot, HIT)
-            if now < self._retry_not_before:
+            if self._failed_at is not None and _within(now, self._failed_at, self._retry_after_seconds):
                 return self._fallback(now, refresh=None)
-            return self._refresh(now)
+            return self._refresh(fresh_for_at_least)
 
     def invalidate(self) -> None:
         """Makes the next read refresh, e.g. after a SnapStart restore carried an old snapshot."""
         with self._lock:
-            self._expires_at = float("-inf")
-            self._retry_not_before = float("-inf")
+            self._fresh_seconds = 0.0
+            self._failed_at = None
 
     def status(self) -> dict[str, object]:
         """A summary for the deep health check."""
@@ -104,28 +122,43 @@ class SnapshotCache:
         return {
             "items": len(snapshot) if snapshot is not None else 0,
             "age_seconds": round(now - snapshot.loaded_at, 3) if snapshot is not None else None,
-            "fresh": snapshot is not None and now < self._expires_at,
+            "fresh": snapshot is not None and self._is_fresh(snapshot, now),
             "last_error": self._last_error,
         }
 
-    def _refresh(self, now: float) -> CacheRead:
+    def _is_fresh(self, snapshot: Snapshot, now: float) -> bool:
+        return _within(now, snapshot.loaded_at, self._fresh_seconds)
+
+    def _refresh(self, fresh_for_at_least: float = 0.0) -> CacheRead:
         started = time.perf_counter()
         try:
             result = self._load()
-        except DynamoDBUnavailable as error:
-            self._last_error = str(error)
-            self._retry_not_before = self._clock() + self._retry_after_seconds
-            refresh = Refresh((time.perf_counter() - started) * 1000, error=str(error))
-            return self._fallback(self._clock(), refresh)
+        except Exception as error:
+            # Anything a refresh raises, not only an unreachable table, must leave the last good snapshot serving.
+            unexpected = not isinstance(error, DynamoDBUnavailable)
+            description = f"unexpected {type(error).__name__}: {error}"[:300] if unexpected else str(error)
+            if unexpected and self._on_unexpected_error is not None and self._last_error != description:
+                # Once per run of identical failures: the stack trace is the same every retry interval.
+                self._on_unexpected_error(error)
+            self._last_error = description
+            self._failed_at = self._clock()
+            refresh = Refresh((time.perf_counter() - started) * 1000, error=description)
+            return self._fallback(self._failed_at, refresh)
         loaded_at = self._clock()
         self._snapshot = Snapshot(result.items, result.skipped_items, loaded_at)
-        self._expires_at = loaded_at + self._ttl_seconds * (1 - self._jitter_ratio * self._rand())
+        self._fresh_seconds = max(self._ttl_seconds * (1 - self._jitter_ratio * self._rand()), fresh_for_at_least)
+        self._failed_at = None
         self._last_error = None
-        return CacheRead(self._snapshot, MISS, Refresh(result.duration_milliseconds, result.skipped_items))
+        refresh = Refresh(result.duration_milliseconds, result.skipped_items, skipped=result.skipped)
+        return CacheRead(self._snapshot, MISS, refresh)
 
     def _fallback(self, now: float, refresh: Refresh | None) -> CacheRead:
         snapshot = self._snapshot
-        if snapshot is not None and now - snapshot.loaded_at <= self._max_stale_seconds:
+        if snapshot is not None and self._is_fresh(snapshot, now):
+            # A refresh-ahead that failed: the snapshot in hand is still within its TTL.
+            return CacheRead(snapshot, HIT, refresh)
+        if snapshot is not None and 0 <= now - snapshot.loaded_at <= self._max_stale_seconds:
             return CacheRead(snapshot, STALE, refresh)
-        retry_after = max(1, round(self._retry_not_before - now))
+        failed_at = self._failed_at if self._failed_at is not None else now
+        retry_after = max(1, round(failed_at + self._retry_after_seconds - now))
         raise DataUnavailable(self._last_error or "catalogue unavailable", retry_after, refresh)

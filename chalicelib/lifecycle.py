@@ -7,55 +7,89 @@ their first request instead: init would cost the same wait, and importing the
 app for packaging must never reach DynamoDB.
 
 A SnapStart snapshot is taken after init, so every restored container starts
-with init's cache (and its clock reading), init's container id and init's random
-state. The after-restore hook reloads the catalogue, gives the container its own
-id (warm-up reports count distinct ids) and reseeds `random` so TTL jitter
-differs between containers. `snapshot_restore_py` exists only in the Lambda
-runtime; elsewhere no hook is registered.
+with init's cache, init's container id and init's random state. The
+after-restore hook reloads the catalogue, gives the container its own id (warm-up
+reports count distinct ids) and reseeds `random` so TTL jitter differs between
+containers. `snapshot_restore_py` exists only in the Lambda runtime; elsewhere no
+hook is registered.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from chalicelib import service
 from chalicelib.cache import DataUnavailable
-
-try:
-    from snapshot_restore_py import register_after_restore
-except ImportError:  # not on Lambda, or a runtime without SnapStart support
-    register_after_restore = None
+from chalicelib.observability import emit, logger
+from chalicelib.service import ScoresService
 
 PRELOADED_INITIALIZATION_TYPES = frozenset({"provisioned-concurrency", "snap-start"})
 
+RestoreHookRegistrar = Callable[[Callable[[], None]], Any]
 
-def load_catalogue() -> str:
-    """Reads the catalogue now; a failure is left for requests to answer (stale or 503), never raised."""
+
+def _runtime_registrar() -> RestoreHookRegistrar | None:
     try:
-        return service.cache.read().state
-    except DataUnavailable:
+        from snapshot_restore_py import register_after_restore
+    except ImportError:  # not on Lambda, or a runtime without SnapStart support
+        return None
+    registrar: RestoreHookRegistrar = register_after_restore
+    return registrar
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What `install` did in this container, for the tests and the init log line."""
+
+    preloaded: bool
+    restore_hook_registered: bool
+
+
+def load_catalogue(service: ScoresService) -> str:
+    """Reads the catalogue now; a failure is left for requests to answer (stale or 503), never raised.
+
+    This runs during init: anything it raised would fail the init, and with provisioned
+    concurrency or SnapStart a failed init is a container, or a whole version, that never serves.
+    """
+    refresh = None
+    try:
+        read = service.cache.read()
+        state, refresh = read.state, read.refresh
+    except DataUnavailable as error:
+        state, refresh = "UNAVAILABLE", error.refresh
+    except Exception:
+        logger.exception("catalogue preload failed")
         return "UNAVAILABLE"
+    emit("catalogue preload", {"cache": state}, {}, refresh)
+    return state
 
 
-def preload_during_init(initialization_type: str | None) -> bool:
-    """Loads the catalogue if this init runs ahead of traffic; returns whether it did."""
-    if initialization_type not in PRELOADED_INITIALIZATION_TYPES:
-        return False
-    load_catalogue()
-    return True
-
-
-def refresh_after_restore() -> None:
+def refresh_after_restore(service: ScoresService) -> None:
     """Runs once in each container restored from a snapshot, before it serves anything."""
-    service.CONTAINER_ID = uuid.uuid4().hex
+    service.renew_identity()
     random.seed()
     service.cache.invalidate()
-    load_catalogue()
+    load_catalogue(service)
 
 
-HOOK_REGISTERED = register_after_restore is not None
-if register_after_restore is not None:
-    register_after_restore(refresh_after_restore)
-PRELOADED = preload_during_init(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+def install(
+    service: ScoresService,
+    initialization_type: str | None = None,
+    register_after_restore: RestoreHookRegistrar | None = None,
+) -> Installed:
+    """Registers the after-restore hook where the runtime has one, and preloads if init runs ahead of traffic.
+
+    Both arguments default to what the Lambda runtime provides; tests pass their own.
+    """
+    registrar = register_after_restore if register_after_restore is not None else _runtime_registrar()
+    if registrar is not None:
+        registrar(lambda: refresh_after_restore(service))
+    if initialization_type is None:
+        initialization_type = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
+    preload = initialization_type in PRELOADED_INITIALIZATION_TYPES
+    if preload:
+        load_catalogue(service)
+    return Installed(preloaded=preload, restore_hook_registered=registrar is not None)

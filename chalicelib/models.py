@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -73,8 +73,13 @@ def _release_date(raw: Any) -> str:
     return raw
 
 
-def normalise_timestamp(raw: Any, field: str = "updated_at") -> str:
-    """Returns an ISO 8601 timestamp as UTC `YYYY-MM-DDTHH:MM:SSZ`, so that text order is time order."""
+def parse_timestamp(raw: Any, field: str = "updated_at") -> datetime:
+    """The instant an ISO 8601 timestamp with a timezone names, in UTC; anything else is `InvalidItem`.
+
+    Offsets can push a representable local time out of `datetime`'s range
+    (`0001-01-01T00:00:00+01:00`), which Python reports as `OverflowError`:
+    that is a bad value like any other, not a crash.
+    """
     if not isinstance(raw, str):
         raise InvalidItem(f"{field} must be an ISO 8601 timestamp string")
     try:
@@ -83,7 +88,26 @@ def normalise_timestamp(raw: Any, field: str = "updated_at") -> str:
         raise InvalidItem(f"{field} {raw!r} is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
         raise InvalidItem(f"{field} must include a timezone, e.g. 2025-01-31T12:00:00Z")
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidItem(f"{field} {raw!r} is outside the years 0001 to 9999 in UTC") from None
+
+
+def normalise_timestamp(raw: Any, field: str = "updated_at") -> str:
+    """An ISO 8601 timestamp as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, keeping sub-second precision.
+
+    Compare timestamps with `parse_timestamp`, not as text: other writers may
+    store offsets, and a fraction sorts before `Z` in text but after it in time.
+    """
+    instant = parse_timestamp(raw, field)
+    # isoformat, not strftime: glibc's %Y writes year 999 as "999", which sorts after "2025".
+    return instant.replace(tzinfo=None).isoformat() + "Z"
+
+
+def normalise_provider(raw: str) -> str:
+    """The form providers are matched in: surrounding whitespace removed, case folded to lower."""
+    return raw.strip().lower()
 
 
 def _benchmarks(raw: Any) -> dict[str, int | float]:
@@ -98,11 +122,42 @@ def _benchmarks(raw: Any) -> dict[str, int | float]:
     return checked
 
 
-def validate_item(raw: Any, *, allow_unknown_fields: bool = False) -> Item:
+def _model_name(raw: Any) -> str:
+    model_name = _text(raw, "model_name", MAX_NAME_LENGTH)
+    if not _MODEL_NAME.match(model_name) or model_name != model_name.strip():
+        raise InvalidItem(
+            "model_name may hold only letters, digits, spaces and . _ : + @ -, starting with a letter or digit"
+        )
+    return model_name
+
+
+def _context_window(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        raise InvalidItem("context_window must be a positive integer")
+    if raw > MAX_SAFE_INTEGER:
+        raise InvalidItem(f"context_window must be at most {MAX_SAFE_INTEGER}")
+    return raw
+
+
+# Each field's check, in the order items are written; optional fields are left out when absent or null.
+_FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "model_name": _model_name,
+    # Trimmed where it is read: a stray space from another writer must not hide the item from its filter.
+    "provider": lambda raw: _text(raw, "provider", MAX_TEXT_LENGTH).strip(),
+    "version": lambda raw: _text(raw, "version", MAX_TEXT_LENGTH),
+    "release_date": _release_date,
+    "context_window": _context_window,
+    "score": lambda raw: _finite_number(raw, "score"),
+    "benchmarks": _benchmarks,
+    "updated_at": normalise_timestamp,
+}
+
+
+def validate_item(raw: Any) -> Item:
     """Checks one item in plain-JSON form and returns it with fields in canonical order.
 
-    Seed files must not carry unknown fields (a typo would be silently dropped);
-    table items may, because other writers can add attributes the API does not serve.
+    Unknown fields are refused, because in a seed file a typo would otherwise be
+    silently dropped; `item_from_dynamodb` passes only the fields the API serves.
     """
     if not isinstance(raw, Mapping):
         raise InvalidItem("item must be a JSON object")
@@ -110,35 +165,13 @@ def validate_item(raw: Any, *, allow_unknown_fields: bool = False) -> Item:
     if missing:
         raise InvalidItem(f"missing required field(s): {', '.join(missing)}")
     unknown = sorted(set(raw) - set(FIELD_ORDER))
-    if unknown and not allow_unknown_fields:
+    if unknown:
         raise InvalidItem(f"unknown field(s): {', '.join(unknown)}")
-
-    model_name = _text(raw["model_name"], "model_name", MAX_NAME_LENGTH)
-    if not _MODEL_NAME.match(model_name) or model_name != model_name.strip():
-        raise InvalidItem(
-            "model_name may hold only letters, digits, spaces and . _ : + @ -, starting with a letter or digit"
-        )
-    context_window = raw["context_window"]
-    if isinstance(context_window, bool) or not isinstance(context_window, int) or context_window <= 0:
-        raise InvalidItem("context_window must be a positive integer")
-    if context_window > MAX_SAFE_INTEGER:
-        raise InvalidItem(f"context_window must be at most {MAX_SAFE_INTEGER}")
-
-    item: Item = {
-        "model_name": model_name,
-        "provider": _text(raw["provider"], "provider", MAX_TEXT_LENGTH),
+    return {
+        field: _FIELD_CHECKS[field](raw[field])
+        for field in FIELD_ORDER
+        if field in REQUIRED_FIELDS or raw.get(field) is not None
     }
-    if raw.get("version") is not None:
-        item["version"] = _text(raw["version"], "version", MAX_TEXT_LENGTH)
-    if raw.get("release_date") is not None:
-        item["release_date"] = _release_date(raw["release_date"])
-    item["context_window"] = context_window
-    item["score"] = _finite_number(raw["score"], "score")
-    if raw.get("benchmarks") is not None:
-        item["benchmarks"] = _benchmarks(raw["benchmarks"])
-    if raw.get("updated_at") is not None:
-        item["updated_at"] = normalise_timestamp(raw["updated_at"])
-    return item
 
 
 def _plain_value(attribute: Mapping[str, Any]) -> Any:
@@ -163,12 +196,20 @@ def _plain_value(attribute: Mapping[str, Any]) -> Any:
 
 
 def item_from_dynamodb(attributes: Mapping[str, Mapping[str, Any]]) -> Item:
-    """Parses and validates an item as returned by the low-level DynamoDB client."""
-    try:
-        plain = {name: _plain_value(value) for name, value in attributes.items()}
-    except (TypeError, ValueError, AttributeError) as error:
-        raise InvalidItem(f"unreadable attribute: {error}") from None
-    return validate_item(plain, allow_unknown_fields=True)
+    """Parses and validates an item as returned by the low-level DynamoDB client.
+
+    Only the attributes the API serves are read: other writers may add anything
+    else, of any DynamoDB type, and that must not cost the item its answer.
+    """
+    plain: dict[str, Any] = {}
+    for name in FIELD_ORDER:
+        if name not in attributes:
+            continue
+        try:
+            plain[name] = _plain_value(attributes[name])
+        except (TypeError, ValueError, AttributeError) as error:
+            raise InvalidItem(f"{name}: unreadable attribute: {error}") from None
+    return validate_item(plain)
 
 
 def _number_text(value: int | float) -> str:

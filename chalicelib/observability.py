@@ -23,6 +23,7 @@ from chalice.app import Request, Response
 
 from chalicelib.cache import Refresh
 from chalicelib.config import settings
+from chalicelib.contract import INTERNAL_ERROR
 from chalicelib.responses import ApiError, error_response
 
 logger = Logger(service=settings.service_name, level=settings.log_level)
@@ -77,8 +78,33 @@ def _add_refresh_metrics(refresh: Refresh | None) -> None:
         metrics.add_metric(name="SkippedItems", unit=MetricUnit.Count, value=refresh.skipped_items)
 
 
+def log_unexpected_refresh_error(error: BaseException) -> None:
+    """The stack trace of a refresh that failed for a reason other than DynamoDB being unreachable."""
+    logger.error("catalogue refresh failed unexpectedly", exc_info=error)
+
+
+def log_dependency_failure(dependency: str, error: BaseException) -> None:
+    """What the deep health check found, for operators only: the public answer names nothing."""
+    logger.warning("dependency check failed", extra={"dependency": dependency, "error": str(error)[:500]})
+
+
+def _log_skipped_items(refresh: Refresh) -> None:
+    logger.warning(
+        "skipped malformed items",
+        extra={
+            "skipped_items": refresh.skipped_items,
+            "skipped": [{"key": skip.key, "reason": skip.reason} for skip in refresh.skipped],
+        },
+    )
+
+
 def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refresh: Refresh | None = None) -> None:
-    """Writes one log line carrying `counters` (and the refresh's timings) as EMF metrics."""
+    """Writes one log line carrying `counters` (and the refresh's timings) as EMF metrics.
+
+    Each refresh reaches exactly one `emit`, so its skipped rows are logged once per refresh.
+    """
+    if refresh is not None and refresh.skipped:
+        _log_skipped_items(refresh)
     for name, value in counters.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     _add_refresh_metrics(refresh)
@@ -96,7 +122,7 @@ def _normalise_framework_error(response: Response, request_id: str) -> Response:
     """Chalice's own errors (405, 415) use `{"Code", "Message"}`; give them the API's error shape."""
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
-        extra = {name: value for name, value in response.headers.items() if name.lower() == "allow"}
+        extra = {name: str(value) for name, value in response.headers.items() if name.lower() == "allow"}
         return error_response(response.status_code, str(body["Code"]), str(body.get("Message", "")), request_id, extra)
     return response
 
@@ -159,8 +185,10 @@ def handle_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             record.error_code = error.code
             return error_response(error.status, error.code, error.message, record.request_id, error.headers)
         except Exception:
-            record.error_code = "internal_error"
+            record.error_code = INTERNAL_ERROR.code
             logger.exception("unhandled error", extra={"request_id": record.request_id})
-            return error_response(500, "internal_error", "An internal error occurred.", record.request_id)
+            return error_response(
+                INTERNAL_ERROR.status, INTERNAL_ERROR.code, "An internal error occurred.", record.request_id
+            )
 
     return guarded

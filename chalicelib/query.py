@@ -1,10 +1,14 @@
 """Query-string validation and the opaque pagination token.
 
-Every parameter is checked against an allow-list; anything unknown, repeated,
-out of range or malformed is a `InvalidParameter` naming the parameter. The
-token is keyset-based (it carries the last item's sort key, not an offset), so
-paging an unchanged table yields every item exactly once, and it is signed, so a
-tampered or foreign token is refused instead of misread.
+Every parameter is checked against its route's allow-list in `contract`; anything
+unknown, repeated, out of range or malformed is an `InvalidParameter` naming the
+parameter. The token is keyset-based (it carries the last item's sort key, not an
+offset), so paging an unchanged table yields every item exactly once.
+
+The token carries an integrity checksum, not a signature: its key is in this
+public source, so anyone can mint a token. The checksum catches truncated,
+corrupted and foreign tokens; forgery gains nothing, because a token only names a
+position in public data and every field is type-checked before it is used.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.contract import HEALTH, INVALID_PARAMETER, ITEM, LIST
+from chalicelib.models import MAX_SAFE_INTEGER
+from chalicelib.responses import ApiError
 from chalicelib.snapshot import ORDERS, SORT_FIELDS, SortKey
 
 DEFAULT_LIMIT = 100
@@ -26,17 +34,18 @@ MAX_LIMIT = 1000
 MAX_PROVIDER_LENGTH = 64
 MAX_TOKEN_LENGTH = 1024
 _DIGITS = re.compile(r"^[0-9]{1,7}$")
-# Integrity, not secrecy: the token only holds a position, but it must be one this API issued.
-_TOKEN_KEY = b"llm-scores/next_token/v1"
+# Public by design (see the module docstring): it versions the token format, it does not authenticate.
+_CHECKSUM_KEY = b"llm-scores/next_token/v1"
+_CHECKSUM_BYTES = 12
 
 QueryParameters = Mapping[str, Sequence[str]] | None
 
 
-class InvalidParameter(ValueError):
-    """A query parameter is unknown, repeated, malformed or out of range."""
+class InvalidParameter(ApiError):
+    """A parameter is unknown, repeated, malformed or out of range: a 400 naming it."""
 
     def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(INVALID_PARAMETER, message)
         self.parameter = parameter
 
 
@@ -74,19 +83,33 @@ def _choice(values: dict[str, str], name: str, choices: Sequence[str], default: 
     return value
 
 
-_LIST_PARAMETERS = frozenset({"provider", "sort", "order", "limit", "next_token"})
-_HEALTH_PARAMETERS = frozenset({"deep"})
-_NO_PARAMETERS: frozenset[str] = frozenset()
+# What a provider may be is spelled out in explicit character sets, the same ones as the `pattern` of
+# openapi.yaml's Provider parameter: Python's bare str.strip() also trims \x1c-\x1f and \x85, which
+# ECMA-262 (the schema's regex dialect) does not call whitespace, and that gap once let the schema
+# accept `provider=%1D` while the API refused it. tests/unit/test_provider_rule.py holds the two equal.
+# Control characters (Unicode category Cc) are refused anywhere: no stored provider can match them.
+_PROVIDER_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode White_Space without the control characters: what str.strip() trims from text that has none,
+# so a provider is trimmed here as stored items are. U+FEFF is not in it (ECMA's `\s` has it, Unicode not).
+PROVIDER_WHITESPACE = (
+    " \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def parse_list_query(parameters: QueryParameters) -> ListQuery:
     """Validates the query string of `GET /llms`."""
-    values = _single_values(parameters, _LIST_PARAMETERS)
+    values = _single_values(parameters, LIST.query_parameters)
     provider = values.get("provider")
     if provider is not None:
-        provider = provider.strip().lower()
-        if not provider or len(provider) > MAX_PROVIDER_LENGTH:
-            raise InvalidParameter("provider", f"'provider' must be 1 to {MAX_PROVIDER_LENGTH} characters")
+        trimmed = provider.strip(PROVIDER_WHITESPACE)
+        # The length is the raw value's, as the schema's maxLength measures it.
+        if not trimmed or len(provider) > MAX_PROVIDER_LENGTH or _PROVIDER_CONTROL_CHARACTER.search(provider):
+            raise InvalidParameter(
+                "provider",
+                f"'provider' must be 1 to {MAX_PROVIDER_LENGTH} characters, not only whitespace, "
+                "with no control characters",
+            )
+        provider = trimmed.lower()
     sort = _choice(values, "sort", SORT_FIELDS, "model_name")
     order = _choice(values, "order", ORDERS, "asc")
     limit_text = values.get("limit", str(DEFAULT_LIMIT))
@@ -101,29 +124,29 @@ def parse_list_query(parameters: QueryParameters) -> ListQuery:
 
 def parse_health_query(parameters: QueryParameters) -> bool:
     """Validates the query string of `GET /health`; returns whether a deep check was asked for."""
-    values = _single_values(parameters, _HEALTH_PARAMETERS)
+    values = _single_values(parameters, HEALTH.query_parameters)
     return _choice(values, "deep", ("true", "false"), "false") == "true"
 
 
-def reject_any_query(parameters: QueryParameters) -> None:
-    """For routes that take no query parameters at all."""
-    _single_values(parameters, _NO_PARAMETERS)
+def parse_item_query(parameters: QueryParameters) -> None:
+    """Validates the query string of `GET /llms/{model_name}`, which takes no parameters."""
+    _single_values(parameters, ITEM.query_parameters)
 
 
-def _signature(payload: bytes) -> bytes:
-    return hmac.new(_TOKEN_KEY, payload, hashlib.blake2b).digest()[:12]
+def _checksum(payload: bytes) -> bytes:
+    return hmac.new(_CHECKSUM_KEY, payload, hashlib.blake2b).digest()[:_CHECKSUM_BYTES]
 
 
 def encode_token(view_key: str, last_key: SortKey) -> str:
     """An opaque token that resumes `view_key` after the item whose sort key is `last_key`."""
     payload = json.dumps([view_key, list(last_key)], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(_signature(payload) + payload).decode().rstrip("=")
+    return base64.urlsafe_b64encode(_checksum(payload) + payload).decode().rstrip("=")
 
 
 def decode_token(token: str, view_key: str, sort: str) -> SortKey:
     """The sort key inside a token issued for `view_key` (ordered by `sort`); anything else is `InvalidParameter`.
 
-    The signing key is public, so a well-signed token is still checked field by field:
+    The checksum key is public, so a token with a valid checksum is still checked field by field:
     its value must have the type `sort` compares, or comparing it would fail.
     """
     invalid = InvalidParameter("next_token", "'next_token' is not a token issued for this query")
@@ -133,11 +156,11 @@ def decode_token(token: str, view_key: str, sort: str) -> SortKey:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         raise invalid from None
-    signature, payload = raw[:12], raw[12:]
-    if len(signature) != 12 or not hmac.compare_digest(signature, _signature(payload)):
+    checksum, payload = raw[:_CHECKSUM_BYTES], raw[_CHECKSUM_BYTES:]
+    if len(checksum) != _CHECKSUM_BYTES or not hmac.compare_digest(checksum, _checksum(payload)):
         raise invalid
     try:
-        token_view, (missing, value, model_name) = json.loads(payload)
+        token_view, (missing, value, model_name) = json.loads(payload, parse_constant=_refuse_constant)
     except (ValueError, TypeError):
         raise invalid from None
     if token_view != view_key:
@@ -150,11 +173,19 @@ def decode_token(token: str, view_key: str, sort: str) -> SortKey:
 _NUMERIC_SORTS = frozenset({"score", "context_window"})
 
 
+def _refuse_constant(name: str) -> Any:
+    # json.loads accepts NaN and ±Infinity, which no item holds and which compare false with everything.
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _is_sort_key(missing: Any, value: Any, model_name: Any, sort: str) -> bool:
     if not isinstance(missing, bool) or not isinstance(model_name, str):
         return False
     if missing:
         return value == 0 and not isinstance(value, bool)  # snapshot.sort_key's placeholder
     if sort in _NUMERIC_SORTS:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        # The same bounds items are held to: finite, and integers exact in every JSON reader.
+        return math.isfinite(value) and (not isinstance(value, int) or abs(value) <= MAX_SAFE_INTEGER)
     return isinstance(value, str)

@@ -24,6 +24,18 @@ class DynamoDBUnavailable(Exception):
     """DynamoDB could not be read within the configured timeouts and retries."""
 
 
+# Enough to find the rows to fix, while one bad bulk write can't make a log line megabytes long.
+MAX_REPORTED_SKIPS = 20
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """One row the API could not serve: its key as stored, and why."""
+
+    key: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class ScanResult:
     """The whole table, read page by page, with the items that failed to parse left out."""
@@ -32,6 +44,20 @@ class ScanResult:
     skipped_items: int
     pages: int
     duration_milliseconds: float
+    # The first MAX_REPORTED_SKIPS of the skipped rows, for the refresh's log line.
+    skipped: tuple[SkippedItem, ...] = ()
+
+
+def _stored_key(attributes: Any) -> str:
+    """The row's key as it is stored, whatever its type, for an operator to look up."""
+    try:
+        value = attributes.get("model_name")
+        text = value.get("S") if isinstance(value, dict) else None
+        if isinstance(text, str):
+            return text[:200]
+        return repr(value)[:200]
+    except Exception:  # a row that is not even a map still gets a line in the log
+        return "<unreadable>"
 
 
 def create_client(settings: Settings) -> Any:
@@ -50,7 +76,7 @@ def create_client(settings: Settings) -> Any:
 
 def _describe_failure(error: Exception) -> str:
     if isinstance(error, ClientError):
-        return error.response.get("Error", {}).get("Code", "ClientError")
+        return str(error.response.get("Error", {}).get("Code", "ClientError"))
     return type(error).__name__
 
 
@@ -58,37 +84,39 @@ class ScoresRepository:
     """Reads the scores table. Every failure surfaces as `DynamoDBUnavailable`."""
 
     def __init__(self, client: Any, table_name: str) -> None:
-        self._client = client
+        self.client = client
         self.table_name = table_name
 
     def scan_all(self) -> ScanResult:
         """Reads every item, following each `LastEvaluatedKey`; unparseable items are counted, not fatal."""
         started = time.perf_counter()
         items: list[Item] = []
-        skipped = 0
+        skipped: list[SkippedItem] = []
         pages = 0
         request: dict[str, Any] = {"TableName": self.table_name}
         try:
             while True:
-                page = self._client.scan(**request)
+                page = self.client.scan(**request)
                 pages += 1
                 for attributes in page.get("Items", ()):
                     try:
                         items.append(item_from_dynamodb(attributes))
-                    except InvalidItem:
-                        skipped += 1
+                    except Exception as error:  # one bad row, whatever it breaks, costs only itself
+                        reason = str(error) if isinstance(error, InvalidItem) else f"{type(error).__name__}: {error}"
+                        skipped.append(SkippedItem(_stored_key(attributes), reason[:300]))
                 last_key = page.get("LastEvaluatedKey")
                 if not last_key:
                     break
                 request["ExclusiveStartKey"] = last_key
         except (BotoCoreError, ClientError) as error:
             raise DynamoDBUnavailable(f"scan of {self.table_name} failed: {_describe_failure(error)}") from error
-        return ScanResult(items, skipped, pages, (time.perf_counter() - started) * 1000)
+        duration = (time.perf_counter() - started) * 1000
+        return ScanResult(items, len(skipped), pages, duration, tuple(skipped[:MAX_REPORTED_SKIPS]))
 
     def check_table(self) -> None:
         """Confirms the table answers and is usable, without reading items or consuming capacity."""
         try:
-            status = self._client.describe_table(TableName=self.table_name)["Table"]["TableStatus"]
+            status = self.client.describe_table(TableName=self.table_name)["Table"]["TableStatus"]
         except (BotoCoreError, ClientError) as error:
             raise DynamoDBUnavailable(f"table {self.table_name} unreachable: {_describe_failure(error)}") from error
         if status not in {"ACTIVE", "UPDATING"}:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from chalice.app import Response
+from collections.abc import Callable
 
+from chalice.app import Request, Response
+
+from chalicelib.contract import ErrorCode
 from chalicelib.encoding import json_text
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -20,12 +23,12 @@ SECURITY_HEADERS = {
 
 
 class ApiError(Exception):
-    """An error the client should see, with its HTTP status and a stable code."""
+    """An error the client should see: one of the contract's codes, a message and any extra headers."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, error: ErrorCode, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
+        self.status = error.status
+        self.code = error.code
         self.message = message
         self.headers = headers or {}
 
@@ -61,7 +64,7 @@ def cached_json_response(
     body: str | None, *, etag: str, cache_state: str, max_age_seconds: int, status: int = 200
 ) -> Response:
     """A cacheable answer; `body=None` gives `304 Not Modified` with the same validators."""
-    headers = {
+    headers: dict[str, str | list[str]] = {
         **SECURITY_HEADERS,
         "ETag": etag,
         "Cache-Control": f"public, max-age={max_age_seconds}",
@@ -82,3 +85,11 @@ def uncached_json_response(body: str, *, status: int = 200) -> Response:
         status_code=status,
         headers={**SECURITY_HEADERS, "Content-Type": JSON_CONTENT_TYPE, "Cache-Control": "no-store"},
     )
+
+
+def answer_head_like_get(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice HTTP middleware: a HEAD gets GET's status and headers, without the body (RFC 9110 §9.3.2)."""
+    response = get_response(request)
+    if request is not None and request.method == "HEAD":
+        response.body = ""
+    return response

@@ -15,7 +15,7 @@ from itertools import accumulate
 from typing import Any
 
 from chalicelib.encoding import json_text
-from chalicelib.models import Item
+from chalicelib.models import Item, normalise_provider
 
 SORT_FIELDS = ("model_name", "score", "context_window", "release_date")
 ORDERS = ("asc", "desc")
@@ -35,7 +35,8 @@ def comes_after(candidate: SortKey, reference: SortKey, descending: bool) -> boo
     if candidate[0] != reference[0]:
         return candidate[0] > reference[0]
     if candidate[1] != reference[1]:
-        return candidate[1] < reference[1] if descending else candidate[1] > reference[1]
+        # Values of one sort field share a type (checked on items and on tokens), so they compare.
+        return bool(candidate[1] < reference[1] if descending else candidate[1] > reference[1])
     return candidate[2] > reference[2]
 
 
@@ -84,7 +85,7 @@ class Snapshot:
         self.payload_sizes: dict[str, int] = {
             name: len(text) + text.count('"') + text.count("\\") + 1 for name, text in self.encoded.items()
         }
-        self.providers: frozenset[str] = frozenset(item["provider"].lower() for item in ordered)
+        self.providers: frozenset[str] = frozenset(normalise_provider(item["provider"]) for item in ordered)
         self.skipped_items = skipped_items
         self.loaded_at = loaded_at
         digest = hashlib.blake2b(digest_size=16)
@@ -98,7 +99,7 @@ class Snapshot:
         return len(self.items)
 
     def view(self, provider: str | None, sort: str, order: str) -> View:
-        """The items of `provider` (lower-cased, or None for all) in the given order, built once and reused."""
+        """The items of `provider` (`normalise_provider`'s form, or None for all) in one order, built once."""
         if provider is not None and provider not in self.providers:
             # Not memoised: arbitrary input must not grow the view dictionary.
             return View([], [], order == "desc", [0])
@@ -111,7 +112,9 @@ class Snapshot:
 
     def _build_view(self, provider: str | None, sort: str, order: str) -> View:
         descending = order == "desc"
-        selected = [item for item in self.items.values() if provider is None or item["provider"].lower() == provider]
+        selected = [
+            item for item in self.items.values() if provider is None or normalise_provider(item["provider"]) == provider
+        ]
         # self.items is already in model_name order, and sorts are stable, so ties stay name-ascending.
         keys = [sort_key(item, sort) for item in selected]
         present = sorted((key for key in keys if not key[0]), key=lambda key: key[1], reverse=descending)

@@ -1,4 +1,4 @@
-"""Keeping API containers warm: the scheduled invoker, and the app that recognises its pings.
+"""Keeping API containers warm: the scheduled invoker, the app that recognises its pings, and the answer.
 
 Chalice deploys each `@app.schedule` as its own Lambda function, so warming that
 function warms nothing. The warmer instead invokes the API function directly, N
@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 
+from chalicelib.cache import DataUnavailable
 from chalicelib.config import Settings
-from chalicelib.observability import emit
+from chalicelib.observability import emit, take_cold_start
+from chalicelib.service import ScoresService
 
 WARMUP_EVENT_KEY = "llm_scores_warmup"
+# The schedule of the warm-up function (app.py), and how late EventBridge may deliver a scheduled event.
+WARMUP_INTERVAL_MINUTES = 5
+WARMUP_LATENESS_SECONDS = 60
+# A ping refreshes any snapshot that would expire before the next ping can arrive.
+PING_FRESHNESS_SECONDS = WARMUP_INTERVAL_MINUTES * 60 + WARMUP_LATENESS_SECONDS
 
 
 def is_warmup_event(event: Any) -> bool:
@@ -40,6 +48,20 @@ class WarmableChalice(Chalice):
             hold = min(max(int(hold), 0), 5_000) if isinstance(hold, (int, float)) else 0
             return self._on_warmup(hold)
         return super().__call__(event, context)
+
+
+def answer_ping(service: ScoresService, hold_milliseconds: int) -> dict[str, Any]:
+    """The API side of a ping: refresh ahead of the next ping, then hold so parallel pings reach distinct containers."""
+    cold_start = take_cold_start()
+    try:
+        read = service.cache.read(fresh_for_at_least=PING_FRESHNESS_SECONDS)
+        state, items, refresh = read.state, len(read.snapshot), read.refresh
+    except DataUnavailable as error:
+        state, items, refresh = "UNAVAILABLE", 0, error.refresh
+    time.sleep(hold_milliseconds / 1000)
+    report = {"container_id": service.container_id, "cold_start": cold_start, "cache": state, "items": items}
+    emit("warm-up ping", dict(report), {"WarmupPings": 1, **({"ColdStart": 1} if cold_start else {})}, refresh)
+    return report
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,6 +6,11 @@ Every edit exists because Chalice's raw output is wrong for current tooling or
 incomplete for production; the README lists them ("Production deploy with Terraform").
 
     python scripts/export_terraform.py --stage prod [--out build/terraform-prod] [--backend-file backend.tf]
+    python scripts/export_terraform.py --bootstrap [--out build/terraform-bootstrap] [--backend-file backend.tf]
+
+`--bootstrap` exports `infra/bootstrap/` instead: the account- and region-wide API Gateway
+CloudWatch Logs role, which no stage may own (destroying that stage would stop every other
+stage's logs). Apply it once per account and region, before the first stage.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,8 +27,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chalicelib.contract import ROUTES
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra" / "terraform"
+BOOTSTRAP = ROOT / "infra" / "bootstrap"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 
 CHALICE_FILE = "chalice.tf.json"
@@ -41,11 +53,19 @@ REST_API = "rest_api"
 TABLE_ARN = "${aws_dynamodb_table.scores.arn}"
 LIVE_ALIAS = "${local.live_alias_name}"
 
-# The query parameters each route reads (chalicelib/query.py's allow-lists; a test keeps them equal).
+# Stage settings (infra/terraform/stages/<stage>.json) that shape the exported structure itself, so
+# they become locals rather than variable defaults: flipping one with -var would leave the structure
+# that was decided at export time in place and silently disagree with it. Change them by re-exporting.
+EXPORT_TIME_SETTINGS: dict[str, bool] = {
+    # The provider drops a `snap_start` block when Lambda reports ApplyOn=None and never suppresses
+    # the diff, so `apply_on = "None"` plans a change on every run; the block is written only when on.
+    "snap_start_enabled": False,
+}
+
+# The query parameters each route reads, from the same allow-lists the app validates against.
 # Declared in the API body so a stage cache, when enabled, keys on them instead of serving one page for all.
 ROUTE_QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "/llms": ("limit", "next_token", "order", "provider", "sort"),
-    "/health": ("deep",),
+    path: tuple(sorted(route.query_parameters)) for path, route in ROUTES.items() if route.query_parameters
 }
 
 
@@ -74,14 +94,19 @@ def run_chalice_package(stage: str, destination: Path) -> None:
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    resources = template.get("resource", {}).get(kind)
+    resources: dict[str, Any] | None = template.get("resource", {}).get(kind)
     if not resources:
         raise ExportError(f"Chalice's output has no {kind} resources")
     return resources
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
 def _policy(resource: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(resource["policy"])
+    return _json_object(resource["policy"])
 
 
 def _reference_key(reference: str, kind: str) -> str:
@@ -92,8 +117,28 @@ def _reference_key(reference: str, kind: str) -> str:
     return reference[len(prefix) :].split(".")[0]
 
 
-def stage_facts(template: dict[str, Any], stage: str) -> dict[str, Any]:
-    """Names this stage's resources are built from, read from Chalice's own output."""
+def load_stage_settings(stage: str) -> dict[str, Any]:
+    """The stage's Terraform settings from infra/terraform/stages/<stage>.json."""
+    stage_file = INFRA / "stages" / f"{stage}.json"
+    if not stage_file.exists():
+        raise ExportError(f"no Terraform settings for stage {stage!r}: create {stage_file.relative_to(ROOT)}")
+    return _json_object(stage_file.read_text())
+
+
+def _warmup_concurrency(functions: dict[str, Any], api_function_name: str) -> int:
+    """WARMUP_CONCURRENCY of the function that pings the API function (0 when there is none)."""
+    for key, function in functions.items():
+        variables = function.get("environment", {}).get("variables", {})
+        if key != API_FUNCTION and variables.get("API_FUNCTION_NAME") == api_function_name:
+            text = variables.get("WARMUP_CONCURRENCY", "0")
+            if not re.fullmatch(r"[0-9]+", text):
+                raise ExportError(f"{key}: WARMUP_CONCURRENCY must be a whole number >= 0, got {text!r}")
+            return int(text)
+    return 0
+
+
+def stage_facts(template: dict[str, Any], stage: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Names and export-time switches this stage's resources are built from (Chalice's output, stage settings)."""
     functions = _resources(template, "aws_lambda_function")
     api = functions.get(API_FUNCTION)
     if api is None:
@@ -104,7 +149,7 @@ def stage_facts(template: dict[str, Any], stage: str) -> dict[str, Any]:
             raise ExportError(f"the API function's environment has no {name}")
     config = json.loads(CHALICE_CONFIG.read_text())
     stage_config = config["stages"][stage]
-    return {
+    facts: dict[str, Any] = {
         "stage": stage,
         "app_name": config["app_name"],
         "name_prefix": api["function_name"],
@@ -112,7 +157,15 @@ def stage_facts(template: dict[str, Any], stage: str) -> dict[str, Any]:
         "table_name": variables["TABLE_NAME"],
         "metrics_namespace": variables["POWERTOOLS_METRICS_NAMESPACE"],
         "service_name": variables["POWERTOOLS_SERVICE_NAME"],
+        # Fixed in the package's environment, so the "warm-up stopped" alarm is decided here too.
+        "warmup_concurrency": _warmup_concurrency(functions, api["function_name"]),
     }
+    for name, default in EXPORT_TIME_SETTINGS.items():
+        value = settings.get(name, default)
+        if not isinstance(value, type(default)):
+            raise ExportError(f"stage setting {name} must be {type(default).__name__}, got {value!r}")
+        facts[name] = value
+    return facts
 
 
 def remove_obsolete_blocks(template: dict[str, Any]) -> None:
@@ -123,9 +176,13 @@ def remove_obsolete_blocks(template: dict[str, Any]) -> None:
 
 
 def rewrite_functions(template: dict[str, Any], facts: dict[str, Any]) -> None:
-    """Explicit runtime, log groups created first, and the API function's cold-start controls."""
+    """Explicit runtime, log groups and role policies in place first, and the API function's cold-start controls."""
     functions = _resources(template, "aws_lambda_function")
     log_groups = template["resource"].setdefault("aws_cloudwatch_log_group", {})
+    policy_by_role = {
+        _reference_key(policy["role"], "aws_iam_role"): key
+        for key, policy in _resources(template, "aws_iam_role_policy").items()
+    }
     for key, function in functions.items():
         # Chalice writes the packaging machine's Python; the stage's runtime is a variable instead.
         function["runtime"] = "${var.lambda_runtime}"
@@ -137,24 +194,36 @@ def rewrite_functions(template: dict[str, Any], facts: dict[str, Any]) -> None:
             "retention_in_days": "${var.log_retention_days}",
             "kms_key_id": "${aws_kms_key.observability.arn}",
         }
-        function["depends_on"] = sorted({*function.get("depends_on", []), f"aws_cloudwatch_log_group.{key}"})
+        # With tracing Active, CreateFunction fails until the role may call xray:PutTraceSegments; the
+        # provider hides that race by retrying for minutes. Ordering after the inline policy removes it.
+        role_policy = policy_by_role.get(_reference_key(function["role"], "aws_iam_role"))
+        if role_policy is None:
+            raise ExportError(f"aws_lambda_function.{key}: its role has no aws_iam_role_policy")
+        function["depends_on"] = sorted(
+            {*function.get("depends_on", []), f"aws_cloudwatch_log_group.{key}", f"aws_iam_role_policy.{role_policy}"}
+        )
 
     api = functions[API_FUNCTION]
     api["publish"] = "${var.enable_live_alias}"
-    # A static block with "None" rather than a `dynamic` block: checkov crashes on `dynamic` in
-    # .tf.json and then silently skips every check of the function.
-    api["snap_start"] = {"apply_on": '${var.snap_start_enabled ? "PublishedVersions" : "None"}'}
+    # Decided here, not with a `dynamic` block or a conditional apply_on: `dynamic` crashes checkov's
+    # .tf.json parser (it then skips every check of the function) and apply_on = "None" never converges.
+    if facts["snap_start_enabled"]:
+        api["snap_start"] = {"apply_on": "PublishedVersions"}
+    else:
+        api.pop("snap_start", None)
+    # local.snap_start_enabled is the exported decision; the preconditions hold the apply-time
+    # variables (alias, provisioned concurrency, runtime) to it.
     api.setdefault("lifecycle", {})["precondition"] = [
         {
-            "condition": "${!(var.snap_start_enabled && var.provisioned_concurrency > 0)}",
+            "condition": "${!(local.snap_start_enabled && var.provisioned_concurrency > 0)}",
             "error_message": "SnapStart and provisioned concurrency cannot be combined: choose one.",
         },
         {
-            "condition": "${(!var.snap_start_enabled && var.provisioned_concurrency == 0) || var.enable_live_alias}",
+            "condition": "${(!local.snap_start_enabled && var.provisioned_concurrency == 0) || var.enable_live_alias}",
             "error_message": "SnapStart and provisioned concurrency need published versions: set enable_live_alias.",
         },
         {
-            "condition": '${!var.snap_start_enabled || tonumber(split(".", var.lambda_runtime)[1]) >= 12}',
+            "condition": '${!local.snap_start_enabled || tonumber(split(".", var.lambda_runtime)[1]) >= 12}',
             "error_message": "SnapStart for Python needs python3.12 or newer.",
         },
     ]
@@ -181,8 +250,9 @@ def rewrite_policies(template: dict[str, Any]) -> None:
         function_key = function_by_role.get(role_key)
         if function_key is None:
             raise ExportError(f"role policy {key} belongs to no function")
-        # Inline policy names are per role, but stage-unique names keep every name greppable.
-        resource["name"] = f"{roles[role_key]['name']}-policy"
+        # The name `chalice deploy` gives the inline policy (the role's name, already stage-unique), so a
+        # stage moved from `chalice deploy` imports it and updates it in place instead of replacing it.
+        resource["name"] = roles[role_key]["name"]
         policy = _policy(resource)
         for statement in policy["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
@@ -202,7 +272,10 @@ def rewrite_policies(template: dict[str, Any]) -> None:
 
 
 def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
-    """Integration through the alias, a stage resource instead of `stage_name`, stage-unique API name."""
+    """Integration through the alias, a stage resource instead of `stage_name`, stage-unique API name.
+
+    Every operation is handled alike, so a HEAD route gets its GET twin's integration and cache keys.
+    """
     swagger = json.loads(template["locals"]["chalice_api_swagger"])
     api_invoke_arn = "${aws_lambda_function.api_handler.invoke_arn}"
     rewired = 0
@@ -228,6 +301,7 @@ def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     if rewired == 0:
         raise ExportError("no API integration invokes aws_lambda_function.api_handler")
     template["locals"]["chalice_api_swagger"] = json.dumps(swagger)
+    mirror_method_settings_for_head(template, swagger)
 
     rest_api = _resources(template, "aws_api_gateway_rest_api")[REST_API]
     rest_api["name"] = facts["name_prefix"]
@@ -239,11 +313,36 @@ def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     deployment.pop("stage_description", None)
     deployment["triggers"] = {"redeployment": "${sha1(local.chalice_api_swagger)}"}
     deployment["lifecycle"] = {"create_before_destroy": True}
+    # A deployment goes live when the stage points at it: API Gateway must already be allowed to invoke
+    # what it routes to, or the first requests after an apply (or a migration) answer 500.
+    deployment["depends_on"] = sorted({*deployment.get("depends_on", []), "aws_lambda_permission.rest_api_invoke"})
 
     permission = _resources(template, "aws_lambda_permission")["rest_api_invoke"]
-    permission["qualifier"] = "${var.enable_live_alias ? local.live_alias_name : null}"
+    # Through the alias resource, not its name: AddPermission on an alias that does not exist yet fails.
+    permission["qualifier"] = "${var.enable_live_alias ? one(aws_lambda_alias.live[*].name) : null}"
 
     template["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.api.invoke_url}"}
+
+
+def mirror_method_settings_for_head(template: dict[str, Any], swagger: dict[str, Any]) -> None:
+    """Gives each HEAD route the per-method settings its GET twin has in infra/terraform/.
+
+    API Gateway applies `*/*` to a HEAD method without an override of its own, so without this an
+    enabled stage cache would cache HEAD /health while GET /health stays uncached. The settings are
+    written only for methods the API has: a method path that does not exist fails the stage update.
+    """
+    infra = json.loads((INFRA / "api_gateway.tf.json").read_text())
+    method_settings = infra.get("resource", {}).get("aws_api_gateway_method_settings", {})
+    mirrored: dict[str, Any] = {}
+    for key, settings in method_settings.items():
+        resource_path, _, method = settings["method_path"].rpartition("/")
+        operations = swagger["paths"].get("/" + resource_path, {})
+        if method == "GET" and "head" in operations:
+            head = copy.deepcopy(settings)
+            head["method_path"] = f"{resource_path}/HEAD"
+            mirrored[f"{key}_head"] = head
+    if mirrored:
+        template["resource"].setdefault("aws_api_gateway_method_settings", {}).update(mirrored)
 
 
 def rename_schedules(template: dict[str, Any], facts: dict[str, Any]) -> None:
@@ -254,10 +353,13 @@ def rename_schedules(template: dict[str, Any], facts: dict[str, Any]) -> None:
             rule["description"] = f"{facts['name_prefix']}: schedule of {key}"
 
 
-def postprocess(raw: dict[str, Any], stage: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def postprocess(
+    raw: dict[str, Any], stage: str, settings: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Chalice's template made production-ready, and the stage facts the infra files read as locals."""
     template = copy.deepcopy(raw)
-    facts = stage_facts(template, stage)
+    settings = load_stage_settings(stage) if settings is None else settings
+    facts = stage_facts(template, stage, settings)
     remove_obsolete_blocks(template)
     rewrite_functions(template, facts)
     rewrite_policies(template)
@@ -266,13 +368,14 @@ def postprocess(raw: dict[str, Any], stage: str) -> tuple[dict[str, Any], dict[s
     return template, facts
 
 
-def stage_variables(template: dict[str, Any], stage: str) -> dict[str, Any]:
-    """variables.tf.json with this stage's defaults from infra/terraform/stages/<stage>.json."""
-    variables = json.loads((INFRA / VARIABLES_FILE).read_text())
-    stage_file = INFRA / "stages" / f"{stage}.json"
-    if not stage_file.exists():
-        raise ExportError(f"no Terraform settings for stage {stage!r}: create {stage_file.relative_to(ROOT)}")
-    settings = json.loads(stage_file.read_text())
+def stage_variables(template: dict[str, Any], stage: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """variables.tf.json with this stage's defaults from infra/terraform/stages/<stage>.json.
+
+    Export-time settings are left out: stage_facts() turned them into locals.
+    """
+    variables = _json_object((INFRA / VARIABLES_FILE).read_text())
+    settings = load_stage_settings(stage) if settings is None else settings
+    settings = {name: value for name, value in settings.items() if name not in EXPORT_TIME_SETTINGS}
     functions = _resources(template, "aws_lambda_function")
     # One source of truth for tracing: the stage's Chalice `xray` setting.
     settings.setdefault(
@@ -281,7 +384,7 @@ def stage_variables(template: dict[str, Any], stage: str) -> dict[str, Any]:
     declared = variables["variable"]
     unknown = sorted(set(settings) - set(declared))
     if unknown:
-        raise ExportError(f"{stage_file.name} sets undeclared variables: {', '.join(unknown)}")
+        raise ExportError(f"stages/{stage}.json sets undeclared variables: {', '.join(unknown)}")
     for name, value in settings.items():
         declared[name]["default"] = value
     return variables
@@ -303,8 +406,9 @@ def export(stage: str, out: Path, backend_file: Path | None = None) -> Path:
         package = Path(work) / "package"
         run_chalice_package(stage, package)
         raw = json.loads((package / CHALICE_FILE).read_text())
-        template, facts = postprocess(raw, stage)
-        variables = stage_variables(template, stage)
+        settings = load_stage_settings(stage)
+        template, facts = postprocess(raw, stage, settings)
+        variables = stage_variables(template, stage, settings)
         out.mkdir(parents=True, exist_ok=True)
         _clear_generated(out)
         shutil.copy2(package / DEPLOYMENT_ZIP, out / DEPLOYMENT_ZIP)
@@ -319,12 +423,40 @@ def export(stage: str, out: Path, backend_file: Path | None = None) -> Path:
     return out
 
 
+def export_bootstrap(out: Path, backend_file: Path | None = None) -> Path:
+    """Writes the account-level Terraform (infra/bootstrap/) to `out` and returns it.
+
+    Copied out rather than applied in place so its state lands next to the stage exports (build/ is
+    git-ignored) and can take the same backend file.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_generated(out)
+    for source in sorted(BOOTSTRAP.iterdir()):
+        if source.is_file() and source.name.endswith(INFRA_SUFFIXES):
+            shutil.copy2(source, out / source.name)
+    if backend_file is not None:
+        shutil.copy2(backend_file, out / "backend.tf")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default="prod", help="Chalice stage to export (default: prod)")
-    parser.add_argument("--out", type=Path, help="output directory (default: build/terraform-<stage>)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--stage", default="prod", help="Chalice stage to export (default: prod)")
+    target.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="export the account-level API Gateway logging role instead (once per account and region)",
+    )
+    parser.add_argument("--out", type=Path, help="output directory (default: build/terraform-<stage|bootstrap>)")
     parser.add_argument("--backend-file", type=Path, help="an HCL backend block to copy in as backend.tf")
     arguments = parser.parse_args(argv)
+    if arguments.bootstrap:
+        out = arguments.out or ROOT / "build" / "terraform-bootstrap"
+        export_bootstrap(out, arguments.backend_file)
+        print(f"Account-level Terraform written to {out}.")
+        print(f"Next: cd {out} && terraform init && terraform apply")
+        return 0
     out = arguments.out or ROOT / "build" / f"terraform-{arguments.stage}"
     try:
         export(arguments.stage, out, arguments.backend_file)

@@ -3,10 +3,11 @@
     python scripts/seed_data.py --table llm_scores-dev [--file data/llms.json] [--create-table] [--dry-run] [--force]
 
 The whole file is validated before anything is written; one bad row stops the
-run with its row number and nothing written. Writes are conditional on
-`updated_at`: a row never replaces an item the table holds a newer version of,
-so reruns are idempotent and an interrupted seed can simply be run again.
-`--force` replaces unconditionally with batch writes. Region, credentials and
+run with its row number and nothing written (exit 2). Writes are conditional on
+`updated_at`, compared as instants: a row never replaces an item the table holds
+a newer version of, so reruns are idempotent and an interrupted seed can simply
+be run again. A row sets the fields the API serves and leaves any other
+attribute alone. `--force` replaces whole items unconditionally with batch writes. Region, credentials and
 `AWS_ENDPOINT_URL_DYNAMODB` come from the standard AWS SDK configuration.
 """
 
@@ -25,15 +26,22 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.models import InvalidItem, Item, item_to_dynamodb, validate_item
+from chalicelib.models import FIELD_ORDER, InvalidItem, Item, item_to_dynamodb, parse_timestamp, validate_item
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "llms.json"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_REPORTED_ERRORS = 20
+# Bounded, so a throttled or contended table ends the run with an error instead of spinning forever.
+MAX_BATCH_ATTEMPTS = 8
+MAX_CONDITIONAL_ATTEMPTS = 5
 
 
 class SeedFileError(ValueError):
     """The seed file cannot be written as a whole; the message lists every problem found."""
+
+
+class SeedError(RuntimeError):
+    """The table did not take the writes within the bounded number of attempts."""
 
 
 @dataclass
@@ -100,34 +108,90 @@ def ensure_table(client: Any, table: str, create: bool) -> None:
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
-def _condition(item: Item) -> dict[str, Any]:
-    # Text order is time order because validation normalises updated_at to UTC "Z" form.
-    if "updated_at" in item:
-        return {
-            "ConditionExpression": "attribute_not_exists(model_name) OR attribute_not_exists(updated_at) "
-            "OR updated_at <= :row_updated_at",
-            "ExpressionAttributeValues": {":row_updated_at": {"S": item["updated_at"]}},
-        }
-    return {"ConditionExpression": "attribute_not_exists(model_name) OR attribute_not_exists(updated_at)"}
+def _newer_in_table(stored: Any, item: Item) -> bool:
+    """True when the table's `updated_at` is a later instant than the row's, or cannot be read as one.
 
-
-def _put_unless_newer(client: Any, table: str, item: Item) -> bool:
-    try:
-        client.put_item(TableName=table, Item=item_to_dynamodb(item), **_condition(item))
-    except client.exceptions.ConditionalCheckFailedException:
+    Compared as instants, not text: other writers may store offsets or fractions,
+    and a year before 1000 must not sort after 2025. An unreadable stored value
+    is kept, because replacing data we cannot date could lose a newer edit.
+    """
+    if stored is None:
         return False
-    return True
+    if "updated_at" not in item:
+        return True
+    try:
+        return parse_timestamp(stored.get("S")) > parse_timestamp(item["updated_at"])
+    except InvalidItem:
+        return True
 
 
-def _batch_write(client: Any, table: str, chunk: Sequence[Item]) -> None:
+def _update_arguments(item: Item) -> dict[str, Any]:
+    """An UpdateItem that makes the served fields exactly the row's and leaves every other attribute alone."""
+    attributes = item_to_dynamodb(item)
+    fields = [name for name in FIELD_ORDER if name != "model_name"]
+    names = {f"#f{index}": name for index, name in enumerate(fields)}
+    placeholder = {name: key for key, name in names.items()}
+    present = [name for name in fields if name in attributes]
+    absent = [name for name in fields if name not in attributes]
+    expression = "SET " + ", ".join(f"{placeholder[name]} = :{placeholder[name][1:]}" for name in present)
+    if absent:
+        expression += " REMOVE " + ", ".join(placeholder[name] for name in absent)
+    return {
+        "Key": {"model_name": attributes["model_name"]},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {f":{placeholder[name][1:]}": attributes[name] for name in present},
+    }
+
+
+def _write_unless_newer(client: Any, table: str, item: Item) -> bool:
+    """Writes the row unless the table holds a newer version; False when the table's version was kept.
+
+    Read, compare, then write on condition that the item is still what was read:
+    a concurrent writer makes the condition fail, and the comparison is redone.
+    """
+    key = {"model_name": {"S": item["model_name"]}}
+    for _ in range(MAX_CONDITIONAL_ATTEMPTS):
+        stored = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        if _newer_in_table(stored.get("updated_at") if stored else None, item) or (
+            stored is not None and "updated_at" not in item and "updated_at" in stored
+        ):
+            return False
+        arguments = _update_arguments(item)
+        if stored is None:
+            condition = "attribute_not_exists(model_name)"
+        elif "updated_at" in stored:
+            condition = "updated_at = :seen_updated_at"
+            arguments["ExpressionAttributeValues"][":seen_updated_at"] = stored["updated_at"]
+        else:
+            condition = "attribute_exists(model_name) AND attribute_not_exists(updated_at)"
+        try:
+            client.update_item(TableName=table, ConditionExpression=condition, **arguments)
+        except client.exceptions.ConditionalCheckFailedException:
+            continue  # another writer got there between the read and the write: look again
+        return True
+    raise SeedError(
+        f"{item['model_name']!r} changed under the seed {MAX_CONDITIONAL_ATTEMPTS} times in a row; "
+        "another writer is busy with it, so nothing was overwritten: run the seed again later"
+    )
+
+
+def write_batch(client: Any, table: str, chunk: Sequence[Item], sleep: Callable[[float], None] = time.sleep) -> None:
+    """Replaces `chunk` (at most 25 items) whole; `SeedError` if DynamoDB still refuses some after the retries."""
     requests = [{"PutRequest": {"Item": item_to_dynamodb(item)}} for item in chunk]
     delay = 0.05
-    while requests:
+    for _ in range(MAX_BATCH_ATTEMPTS):
         unprocessed = client.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
         requests = unprocessed.get(table, [])
-        if requests:
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+        if not requests:
+            return
+        sleep(delay)
+        delay = min(delay * 2, 2.0)
+    names = ", ".join(request["PutRequest"]["Item"]["model_name"]["S"] for request in requests[:5])
+    raise SeedError(
+        f"DynamoDB left {len(requests)} item(s) unprocessed after {MAX_BATCH_ATTEMPTS} attempts "
+        f"(first: {names}); the table is throttling writes: run the seed again, or with fewer --workers"
+    )
 
 
 def seed(
@@ -146,9 +210,9 @@ def seed(
 
     def write_chunk(chunk: Sequence[Item]) -> tuple[int, int]:
         if force:
-            _batch_write(client, table, chunk)
+            write_batch(client, table, chunk)
             return len(chunk), 0
-        written = sum(_put_unless_newer(client, table, item) for item in chunk)
+        written = sum(_write_unless_newer(client, table, item) for item in chunk)
         return written, len(chunk) - written
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -204,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except (BotoCoreError, ClientError) as error:
             print(f"error: DynamoDB refused the seed: {error}", file=sys.stderr)
+            return 1
+        except SeedError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
     except SeedFileError as error:
         print(f"error: {error}", file=sys.stderr)

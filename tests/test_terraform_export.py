@@ -12,14 +12,14 @@ import re
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from chalicelib import query
+from chalicelib import contract
 from scripts import export_terraform
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -333,19 +333,20 @@ def test_api_gateway_invokes_the_alias_when_enabled(exported: Export) -> None:
         " : aws_lambda_function.api_handler.invoke_arn}"
     )
     permission = exported.resources("aws_lambda_permission")["rest_api_invoke"]
-    assert permission["qualifier"] == "${var.enable_live_alias ? local.live_alias_name : null}"
+    assert permission["qualifier"] == "${var.enable_live_alias ? one(aws_lambda_alias.live[*].name) : null}"
 
 
 def test_stage_cache_keys_on_every_parameter_the_routes_read(exported: Export) -> None:
-    assert set(export_terraform.ROUTE_QUERY_PARAMETERS["/llms"]) == query._LIST_PARAMETERS
-    assert set(export_terraform.ROUTE_QUERY_PARAMETERS["/health"]) == query._HEALTH_PARAMETERS
+    assert set(export_terraform.ROUTE_QUERY_PARAMETERS["/llms"]) == contract.LIST.query_parameters
+    assert set(export_terraform.ROUTE_QUERY_PARAMETERS["/health"]) == contract.HEALTH.query_parameters
+    assert "/llms/{model_name}" not in export_terraform.ROUTE_QUERY_PARAMETERS
     paths = exported.swagger()["paths"]
     llms = paths["/llms"]["get"]["x-amazon-apigateway-integration"]["cacheKeyParameters"]
-    assert sorted(llms) == sorted(f"method.request.querystring.{name}" for name in query._LIST_PARAMETERS)
+    assert sorted(llms) == sorted(f"method.request.querystring.{name}" for name in contract.LIST.query_parameters)
     one = paths["/llms/{model_name}"]["get"]["x-amazon-apigateway-integration"]["cacheKeyParameters"]
     assert one == ["method.request.path.model_name"]
     declared = {p["name"] for p in paths["/llms"]["get"]["parameters"] if p["in"] == "query"}
-    assert declared == query._LIST_PARAMETERS
+    assert declared == contract.LIST.query_parameters
 
 
 # ---- cold-start controls ------------------------------------------------------------------------------------
@@ -354,7 +355,6 @@ def test_stage_cache_keys_on_every_parameter_the_routes_read(exported: Export) -
 def test_cold_start_controls_are_on_in_prod_and_off_in_dev(exported: Export) -> None:
     api = exported.resources("aws_lambda_function")["api_handler"]
     assert api["publish"] == "${var.enable_live_alias}"
-    assert api["snap_start"] == {"apply_on": '${var.snap_start_enabled ? "PublishedVersions" : "None"}'}
     alias = exported.resources("aws_lambda_alias")["live"]
     assert alias["count"] == "${var.enable_live_alias ? 1 : 0}"
     assert alias["name"] == "${local.live_alias_name}"
@@ -365,16 +365,16 @@ def test_cold_start_controls_are_on_in_prod_and_off_in_dev(exported: Export) -> 
     prod = exported.stage == "prod"
     assert exported.default("enable_live_alias") is prod
     assert exported.default("provisioned_concurrency") == (2 if prod else 0)
-    assert exported.default("snap_start_enabled") is False
+    assert exported.locals["snap_start_enabled"] is False
 
 
 def test_snap_start_and_provisioned_concurrency_are_mutually_exclusive(exported: Export) -> None:
     conditions = [
         p["condition"] for p in exported.resources("aws_lambda_function")["api_handler"]["lifecycle"]["precondition"]
     ]
-    assert "${!(var.snap_start_enabled && var.provisioned_concurrency > 0)}" in conditions
-    assert any("var.snap_start_enabled" in c and "var.enable_live_alias" in c for c in conditions)
-    assert any("var.snap_start_enabled" in c and "var.lambda_runtime" in c and ">= 12" in c for c in conditions)
+    assert "${!(local.snap_start_enabled && var.provisioned_concurrency > 0)}" in conditions
+    assert any("local.snap_start_enabled" in c and "var.enable_live_alias" in c for c in conditions)
+    assert any("local.snap_start_enabled" in c and "var.lambda_runtime" in c and ">= 12" in c for c in conditions)
 
 
 # ---- alarms and dashboard -----------------------------------------------------------------------------------
@@ -424,7 +424,12 @@ def test_dashboard_renders_to_valid_json_with_the_key_metrics(exported: Export) 
     used = set(re.findall(r"\$\{(\w+)\}", template))
     assert used == passed, "every template variable is passed, and nothing else"
     body = json.loads(re.sub(r"\$\{(\w+)\}", lambda match: f"sample-{match[1]}", template))
-    metrics = {metric[1] for widget in body["widgets"] for metric in widget["properties"]["metrics"]}
+    metrics = {
+        metric[1]
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for metric in widget["properties"]["metrics"]
+    }
     assert {
         "Latency",
         "5XXError",
@@ -492,10 +497,11 @@ def test_every_reference_points_at_something_declared(exported: Export) -> None:
     assert checked > 100
 
 
-def test_stage_settings_only_set_declared_variables() -> None:
+def test_stage_settings_only_set_declared_variables_or_export_time_settings() -> None:
     declared = json.loads((ROOT / "infra" / "terraform" / "variables.tf.json").read_text())["variable"]
+    assert set(export_terraform.EXPORT_TIME_SETTINGS).isdisjoint(declared)
     for stage in STAGES:
-        assert set(stage_settings(stage)) <= set(declared)
+        assert set(stage_settings(stage)) <= set(declared) | set(export_terraform.EXPORT_TIME_SETTINGS)
 
 
 def test_re_export_keeps_state_and_user_files(tmp_path: Path) -> None:
@@ -504,6 +510,298 @@ def test_re_export_keeps_state_and_user_files(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x")
     export_terraform._clear_generated(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(kept)
+
+
+# ---- a clean first apply, and a second apply that changes nothing ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw_prod(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Chalice's unedited Terraform for prod, to post-process with settings the stage files do not hold."""
+    out = tmp_path_factory.mktemp("chalice-raw-prod")
+    export_terraform.run_chalice_package("prod", out)
+    return json.loads((out / export_terraform.CHALICE_FILE).read_text())
+
+
+def swagger_of(template: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(template["locals"]["chalice_api_swagger"])
+
+
+def with_swagger(raw: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    changed = json.loads(json.dumps(raw))
+    swagger = swagger_of(changed)
+    for operations in swagger["paths"].values():
+        edit(operations)
+    changed["locals"]["chalice_api_swagger"] = json.dumps(swagger)
+    return changed
+
+
+def add_head_twins(operations: dict[str, Any]) -> None:
+    if "get" in operations:
+        operations.setdefault("head", json.loads(json.dumps(operations["get"])))
+
+
+def drop_head(operations: dict[str, Any]) -> None:
+    operations.pop("head", None)
+
+
+def test_snap_start_block_is_written_only_when_the_stage_turns_it_on(exported: Export) -> None:
+    # apply_on = "None" plans a change on every run: the provider drops the block when Lambda reports None.
+    enabled = stage_settings(exported.stage)["snap_start_enabled"]
+    assert exported.locals["snap_start_enabled"] is enabled
+    functions = exported.resources("aws_lambda_function")
+    expected = {"apply_on": "PublishedVersions"} if enabled else None
+    assert functions["api_handler"].get("snap_start") == expected
+    assert "snap_start" not in functions["warm_up"]
+    assert '"None"' not in json.dumps(exported.chalice)
+
+
+def test_snap_start_on_is_a_plain_published_versions_block(raw_prod: dict[str, Any]) -> None:
+    settings = {**stage_settings("prod"), "snap_start_enabled": True, "provisioned_concurrency": 0}
+    template, facts = export_terraform.postprocess(raw_prod, "prod", settings)
+    assert template["resource"]["aws_lambda_function"]["api_handler"]["snap_start"] == {"apply_on": "PublishedVersions"}
+    assert "snap_start" not in template["resource"]["aws_lambda_function"]["warm_up"]
+    assert facts["snap_start_enabled"] is True
+    assert "snap_start_enabled" not in export_terraform.stage_variables(template, "prod", settings)["variable"]
+    off, _ = export_terraform.postprocess(raw_prod, "prod", {**settings, "snap_start_enabled": False})
+    assert "snap_start" not in off["resource"]["aws_lambda_function"]["api_handler"]
+    with pytest.raises(export_terraform.ExportError, match="snap_start_enabled"):
+        export_terraform.postprocess(raw_prod, "prod", {**settings, "snap_start_enabled": "true"})
+
+
+def test_snap_start_cannot_be_flipped_at_apply_time_without_a_re_export(exported: Export) -> None:
+    # A free variable would let `-var snap_start_enabled=true` pass the preconditions while the
+    # exported function has no snap_start block; Terraform rejects -var for an undeclared variable.
+    assert "snap_start_enabled" not in exported.variables
+    texts = [text for document in exported.files.values() for text in strings(document)]
+    assert not [text for text in texts if "var.snap_start_enabled" in text]
+    preconditions = exported.resources("aws_lambda_function")["api_handler"]["lifecycle"]["precondition"]
+    assert all("local.snap_start_enabled" in p["condition"] for p in preconditions)
+
+
+def test_api_goes_live_only_after_api_gateway_may_invoke_the_alias(exported: Export) -> None:
+    graph = dependency_graph(exported)
+    assert "aws_lambda_alias.live" in graph["aws_lambda_permission.rest_api_invoke"]
+    assert "aws_lambda_permission.rest_api_invoke" in graph["aws_api_gateway_deployment.rest_api"]
+    assert "aws_api_gateway_deployment.rest_api" in graph["aws_api_gateway_stage.api"]
+
+
+def test_every_function_is_created_after_its_role_policy_so_tracing_never_races_iam(exported: Export) -> None:
+    policies = exported.resources("aws_iam_role_policy")
+    for key, function in exported.resources("aws_lambda_function").items():
+        role = function["role"].split(".")[1]
+        (policy_key,) = [k for k, policy in policies.items() if policy["role"] == "${aws_iam_role." + role + ".id}"]
+        assert f"aws_iam_role_policy.{policy_key}" in function["depends_on"], key
+        if function.get("tracing_config", {}).get("mode") == "Active":
+            trace_actions = {a for s in exported.policy(policy_key)["Statement"] for a in s["Action"]}
+            assert "xray:PutTraceSegments" in trace_actions
+
+
+def test_execution_logging_is_off_so_no_unmanaged_execution_log_group_appears(exported: Export) -> None:
+    # At ERROR or INFO API Gateway creates API-Gateway-Execution-Logs_<api-id>/<stage> itself: no retention,
+    # no KMS, and it outlives destroy. The access log carries the error detail instead.
+    settings = exported.resources("aws_api_gateway_method_settings")
+    assert {"all", "health"} <= set(settings)
+    for key, method in settings.items():
+        assert method["settings"]["logging_level"] == "OFF", key
+        assert method["settings"]["data_trace_enabled"] is False, key
+    log_format = exported.locals["api_access_log_format"]
+    assert log_format["errorMessage"] == "$context.error.message"
+    assert log_format["integrationErrorMessage"] == "$context.integrationErrorMessage"
+    assert {"status", "integrationStatus", "integrationError", "errorType"} <= set(log_format)
+    skips = yaml.safe_load((ROOT / ".checkov.yaml").read_text())["skip-check"]
+    assert "CKV2_AWS_4" in skips, "checkov's execution-logging check is skipped with the reason, not failed"
+
+
+def test_dashboard_plots_init_duration_from_report_lines_not_a_metric_lambda_never_publishes(
+    exported: Export,
+) -> None:
+    template = (exported.directory / "dashboard.json.tftpl").read_text()
+    body = json.loads(re.sub(r"\$\{(\w+)\}", lambda match: f"<{match[1]}>", template))
+    plotted = [
+        (metric[0], metric[1])
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for metric in widget["properties"]["metrics"]
+    ]
+    assert ("AWS/Lambda", "InitDuration") not in plotted
+    (init,) = [w for w in body["widgets"] if w["type"] == "log" and "@initDuration" in w["properties"]["query"]]
+    query = init["properties"]["query"]
+    assert query.startswith("SOURCE '<api_log_group>'")
+    assert '@type = "REPORT"' in query and "ispresent(@initDuration)" in query
+    assert init["properties"]["region"] == "<region>"
+    dashboard = exported.resources("aws_cloudwatch_dashboard")["service"]["dashboard_body"]
+    assert "api_log_group = aws_cloudwatch_log_group.api_handler.name" in dashboard
+
+
+def test_no_stage_export_owns_the_account_level_api_gateway_logging_role(exported: Export) -> None:
+    # It is one setting per account and region: the stage that owned it took every other stage's logs with it.
+    assert not exported.resources("aws_api_gateway_account")
+    assert "manage_api_gateway_account" not in exported.variables
+    for key, role in exported.resources("aws_iam_role").items():
+        assert "apigateway.amazonaws.com" not in role["assume_role_policy"], key
+    for document in exported.files.values():
+        assert "aws_api_gateway_account" not in json.dumps(document)
+        assert "AmazonAPIGatewayPushToCloudWatchLogs" not in json.dumps(document)
+
+
+def test_warm_up_stopped_alarm_treats_missing_data_as_breaching_where_the_stage_warms(exported: Export) -> None:
+    alarm = exported.resources("aws_cloudwatch_metric_alarm")["warm_up_stopped"]
+    warmup = int(CONFIG["stages"][exported.stage]["environment_variables"]["WARMUP_CONCURRENCY"])
+    assert warmup > 0 and exported.locals["warmup_concurrency"] == warmup
+    assert alarm["count"] == "${local.warmup_concurrency > 0 ? 1 : 0}"
+    assert exported.resolve(alarm["namespace"]) == CONFIG["environment_variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["metric_name"] == "WarmupInvocations"
+    assert alarm["dimensions"] == {"service": "${local.service_name}"}
+    assert alarm["treat_missing_data"] == "breaching"
+    # Any report at all means the warmer ran; absence of data is the failure.
+    assert alarm["statistic"] == "SampleCount"
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("LessThanThreshold", 1)
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    # The warmer reports WarmupInvocations on every run, including one where every ping failed.
+    source = (ROOT / "chalicelib" / "warmup.py").read_text()
+    assert source.count('"WarmupInvocations"') >= 2
+
+
+def test_warm_up_stopped_alarm_is_left_out_where_the_stage_does_not_warm(raw_prod: dict[str, Any]) -> None:
+    raw = json.loads(json.dumps(raw_prod))
+    for function in raw["resource"]["aws_lambda_function"].values():
+        function["environment"]["variables"]["WARMUP_CONCURRENCY"] = "0"
+    _, facts = export_terraform.postprocess(raw, "prod", stage_settings("prod"))
+    assert facts["warmup_concurrency"] == 0
+    raw["resource"]["aws_lambda_function"]["warm_up"]["environment"]["variables"]["WARMUP_CONCURRENCY"] = "five"
+    with pytest.raises(export_terraform.ExportError, match="WARMUP_CONCURRENCY"):
+        export_terraform.postprocess(raw, "prod", stage_settings("prod"))
+
+
+def test_spillover_alarm_watches_the_live_alias_only_with_provisioned_concurrency(exported: Export) -> None:
+    alarm = exported.resources("aws_cloudwatch_metric_alarm")["provisioned_concurrency_spillover"]
+    provisioned = exported.resources("aws_lambda_provisioned_concurrency_config")["live"]
+    assert (
+        alarm["count"] == provisioned["count"] == "${var.enable_live_alias && var.provisioned_concurrency > 0 ? 1 : 0}"
+    )
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "ProvisionedConcurrencySpilloverInvocations")
+    assert alarm["dimensions"] == {
+        "FunctionName": "${aws_lambda_function.api_handler.function_name}",
+        "Resource": "${aws_lambda_function.api_handler.function_name}:${local.live_alias_name}",
+    }
+    assert alarm["statistic"] == "Sum" and alarm["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["alarm_actions"] == alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert (exported.default("provisioned_concurrency") > 0) is (exported.stage == "prod")
+
+
+def test_every_head_route_of_the_real_export_is_served_exactly_like_its_get(exported: Export) -> None:
+    paths = exported.swagger()["paths"]
+    assert all("head" in operations for operations in paths.values() if "get" in operations), "app.py: GET+HEAD"
+    for path, operations in paths.items():
+        if "head" in operations:
+            get, head = operations["get"], operations["head"]
+            assert head["x-amazon-apigateway-integration"] == get["x-amazon-apigateway-integration"], path
+            assert head["parameters"] == get["parameters"], path
+    settings = exported.resources("aws_api_gateway_method_settings")
+    assert settings["health_head"]["method_path"] == "health/HEAD"
+    assert settings["health_head"]["settings"] == settings["health"]["settings"]
+
+
+def test_head_operations_are_rewired_and_cache_keyed_exactly_like_their_get(raw_prod: dict[str, Any]) -> None:
+    raw = with_swagger(raw_prod, add_head_twins)
+    template, _ = export_terraform.postprocess(raw, "prod", stage_settings("prod"))
+    paths = swagger_of(template)["paths"]
+    heads = {path: operations["head"] for path, operations in paths.items() if "head" in operations}
+    assert set(heads) == {"/llms", "/llms/{model_name}", "/health"}
+    for path, head in heads.items():
+        get = paths[path]["get"]
+        assert head["x-amazon-apigateway-integration"]["uri"] == "${local.api_invoke_arn}", path
+        cache_keys = head["x-amazon-apigateway-integration"]["cacheKeyParameters"]
+        assert cache_keys == get["x-amazon-apigateway-integration"]["cacheKeyParameters"], path
+        assert head["parameters"] == get["parameters"], path
+    assert sorted(paths["/llms"]["head"]["x-amazon-apigateway-integration"]["cacheKeyParameters"]) == sorted(
+        f"method.request.querystring.{name}" for name in contract.LIST.query_parameters
+    )
+    infra = json.loads((ROOT / "infra" / "terraform" / "api_gateway.tf.json").read_text())
+    health = infra["resource"]["aws_api_gateway_method_settings"]["health"]
+    assert template["resource"]["aws_api_gateway_method_settings"]["health_head"] == {
+        **health,
+        "method_path": "health/HEAD",
+    }
+
+
+def test_head_method_settings_are_written_only_when_the_api_has_head(raw_prod: dict[str, Any]) -> None:
+    # API Gateway refuses a method setting for a method the API does not have, failing the apply.
+    template, _ = export_terraform.postprocess(with_swagger(raw_prod, drop_head), "prod", stage_settings("prod"))
+    assert "head" not in json.dumps(swagger_of(template)["paths"])
+    assert "aws_api_gateway_method_settings" not in template["resource"]
+
+
+def test_names_match_what_chalice_deploy_creates_so_a_migrated_stage_imports_in_place(prod: Export) -> None:
+    # `terraform import` with chalice deploy's names must land on the same names, or the next apply
+    # replaces (deletes, then recreates) a live resource. Chalice's own graph says what it deploys.
+    from chalice.cli.factory import CLIFactory
+    from chalice.deploy import models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+
+    config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name="prod")
+    deployed = DependencyBuilder().build_dependencies(ApplicationGraphBuilder().build(config, "prod"))
+    roles = prod.resources("aws_iam_role")
+    policies = prod.resources("aws_iam_role_policy")
+    functions = prod.resources("aws_lambda_function")
+    rules = prod.resources("aws_cloudwatch_event_rule")
+    seen: set[type] = set()
+    for resource in deployed:
+        seen.add(type(resource))
+        if isinstance(resource, models.ManagedIAMRole):
+            assert roles[resource.resource_name]["name"] == resource.role_name
+            # chalice deploy names the inline policy after its role (deploy/planner.py: policy_name=role_name).
+            assert policies[resource.resource_name]["name"] == resource.role_name
+        elif isinstance(resource, models.LambdaFunction):
+            assert functions[resource.resource_name]["function_name"] == resource.function_name
+            group = prod.resources("aws_cloudwatch_log_group")[resource.resource_name]
+            assert group["name"] == f"/aws/lambda/{resource.function_name}"
+        elif isinstance(resource, models.ScheduledEvent):
+            assert rules[resource.resource_name]["name"] == resource.rule_name
+    assert {models.ManagedIAMRole, models.LambdaFunction, models.ScheduledEvent, models.RestAPI} <= seen
+
+
+def dependency_graph(exported: Export) -> dict[str, set[str]]:
+    """Resource and local nodes, each with what it references or depends_on (variables and data are leaves)."""
+    graph: dict[str, set[str]] = {}
+
+    def edges(body: Any) -> set[str]:
+        found = set()
+        for text in strings(body):
+            if "${" in text:
+                for kind, name, _ in REFERENCE.findall(text):
+                    if kind == "local":
+                        found.add(f"local.{name}")
+                    elif kind.startswith("aws_"):
+                        found.add(f"{kind}.{name}")
+        for dependency in body.get("depends_on", []) if isinstance(body, dict) else []:
+            found.add(dependency)
+        return found
+
+    for kind, key, body in exported.all_resources():
+        graph[f"{kind}.{key}"] = edges(body)
+    for name, value in exported.locals.items():
+        graph[f"local.{name}"] = edges({"value": value})
+    return graph
+
+
+def test_dependency_graph_has_no_cycle(exported: Export) -> None:
+    graph = dependency_graph(exported)
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"cycle: {' -> '.join([*path, node])}"
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            visit(target, [*path, node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        visit(node, [])
+    assert "aws_iam_role_policy.api_handler_role" in graph["aws_lambda_function.api_handler"]
 
 
 # ---- scanners -----------------------------------------------------------------------------------------------
@@ -519,7 +817,7 @@ def test_every_checkov_skip_states_its_reason() -> None:
         assert len(reason) > 20, f"{check} has no reason"
 
 
-def test_checkov_passes_the_prod_export_with_no_failures_and_no_parse_errors(prod: Export) -> None:
+def run_checkov(directory: Path) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
     checkov = CHECKOV_VENV / "bin" / "checkov"
     assert checkov.exists(), "checkov tool venv missing: run `make checkov` (make test does it)"
     environment = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
@@ -527,7 +825,7 @@ def test_checkov_passes_the_prod_export_with_no_failures_and_no_parse_errors(pro
         [
             str(checkov),
             "-d",
-            str(prod.directory),
+            str(directory),
             "--framework",
             "terraform",
             "terraform_json",
@@ -543,21 +841,39 @@ def test_checkov_passes_the_prod_export_with_no_failures_and_no_parse_errors(pro
     )
     assert result.returncode in (0, 1), result.stderr[-3000:]
     reports = json.loads(result.stdout)
-    reports = reports if isinstance(reports, list) else [reports]
-    by_type = {report["check_type"]: report for report in reports}
-    assert "terraform_json" in by_type, f"checkov ran no terraform_json checks: {result.stdout[:500]}"
-    failures = [
-        f"{check['check_id']} {check['resource']}: {check['check_name']}"
-        for report in reports
-        for check in report["results"]["failed_checks"]
-    ]
-    assert failures == []
-    for report in reports:
-        assert report["results"]["parsing_errors"] == [], report["results"]["parsing_errors"]
-    assert by_type["terraform_json"]["summary"]["passed"] >= 50, "a scan that checks nothing is not a pass"
-    # checkov logs a crashed check and carries on as if it had not existed.
-    assert "Failed to run check" not in result.stderr and "Failed to add block" not in result.stderr
-    assert result.returncode == 0
+    return result, reports if isinstance(reports, list) else [reports]
+
+
+def test_checkov_passes_the_prod_export_and_the_bootstrap_with_no_failures_and_no_parse_errors(
+    prod: Export, tmp_path: Path
+) -> None:
+    bootstrap = export_terraform.export_bootstrap(tmp_path / "bootstrap")
+    # One run per directory: each is its own Terraform root, and checkov merges repeated -d output badly.
+    for directory, minimum_passed, must_check in (
+        (prod.directory, 50, "api_handler"),
+        (bootstrap, 3, "api_gateway_cloudwatch"),
+    ):
+        result, reports = run_checkov(directory)
+        by_type = {report["check_type"]: report for report in reports}
+        assert "terraform_json" in by_type, f"checkov ran no terraform_json checks: {result.stdout[:500]}"
+        failures = [
+            f"{check['check_id']} {check['resource']}: {check['check_name']}"
+            for report in reports
+            for check in report["results"]["failed_checks"]
+        ]
+        assert failures == [], directory
+        for report in reports:
+            assert report["results"]["parsing_errors"] == [], report["results"]["parsing_errors"]
+        summary = by_type["terraform_json"]["summary"]
+        assert summary["passed"] >= minimum_passed, f"{directory}: a scan that checks nothing is not a pass"
+        # checkov names a resource `<type>.<key>` in graph checks and `resource.<key>` in the others.
+        checked = {
+            check["resource"].rpartition(".")[2] for check in by_type["terraform_json"]["results"]["passed_checks"]
+        }
+        assert must_check in checked, f"{directory}: {must_check} was never checked"
+        # checkov logs a crashed check and carries on as if it had not existed.
+        assert "Failed to run check" not in result.stderr and "Failed to add block" not in result.stderr
+        assert result.returncode == 0
 
 
 def test_cfn_lint_finds_no_errors_in_the_prod_sam_template(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
-"""openapi.yaml and the app describe the same API: routes, methods, path and query parameters, error codes.
+"""openapi.yaml, the app and chalicelib/contract.py describe the same API.
 
-Routes come from `app.routes`. Query parameters come from the allow-lists in chalicelib/query.py,
-and which allow-list guards which route is read from the app itself: an unknown parameter is
-refused with a message listing what the route allows.
+Routes and methods come from `app.routes`; query parameters and error codes from
+`chalicelib.contract`, which the query validation itself reads. The app is also
+probed, so a contract the code ignored would fail here too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from chalice.test import Client
 
 from app import app
-from chalicelib import query
+from chalicelib import contract
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -44,23 +44,14 @@ def spec_parameters(spec: dict[str, Any], path: str, method: str, location: str)
     return {parameter["name"] for parameter in parameters if parameter["in"] == location}
 
 
-def allowed_by_app(path: str) -> set[str]:
-    """What the route accepts, as the app itself reports it when refusing an unknown parameter."""
-    concrete = re.sub(r"\{[^}]+\}", "gpt-4o", path)
-    with Client(app, stage_name="local") as client:
-        response = client.http.get(f"{concrete}?{PROBE}=1")
-    assert response.status_code == 400, (path, response.body)
-    message = json.loads(response.body)["error"]["message"]
-    allowed = message.split("allowed:", 1)[1]
-    return {name.strip() for name in allowed.split(",") if name.strip()}
-
-
 def test_every_route_and_method_is_documented_and_nothing_else(spec):
     app_operations = {(path, method.lower()) for path, methods in app.routes.items() for method in methods}
     spec_operations = {
         (path, method) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS
     }
     assert spec_operations == app_operations
+    assert set(app.routes) == set(contract.ROUTES)
+    assert all(set(methods) == set(contract.METHODS) for methods in app.routes.values())
 
 
 def test_path_parameters_match_the_routes(spec):
@@ -69,33 +60,37 @@ def test_path_parameters_match_the_routes(spec):
             assert spec_parameters(spec, path, method.lower(), "path") == set(entry.view_args), path
 
 
-def test_query_parameters_match_what_each_route_allows(spec):
+def test_query_parameters_match_the_contract(spec):
     for path, methods in app.routes.items():
-        allowed = allowed_by_app(path)
         for method in methods:
-            assert spec_parameters(spec, path, method.lower(), "query") == allowed, path
+            assert spec_parameters(spec, path, method.lower(), "query") == contract.ROUTES[path].query_parameters
 
 
-def test_every_allow_list_in_query_module_is_documented(spec):
-    # Catches an allow-list that gained a name but whose route the probe above does not reach.
-    lists = [query._LIST_PARAMETERS, query._HEALTH_PARAMETERS, query._NO_PARAMETERS]
-    documented = {
-        name
-        for path, item in spec["paths"].items()
-        for method in item
-        if method in HTTP_METHODS
-        for name in spec_parameters(spec, path, method, "query")
-    }
-    assert set().union(*lists) == documented
+@pytest.mark.parametrize("route", contract.ROUTES.values(), ids=lambda route: route.path)
+def test_app_refuses_what_the_contract_does_not_allow_and_accepts_what_it_does(route):
+    concrete = re.sub(r"\{[^}]+\}", "gpt-4o", route.path)
+    with Client(app, stage_name="local") as client:
+        unknown = client.http.get(f"{concrete}?{PROBE}=1")
+        assert unknown.status_code == 400
+        assert json.loads(unknown.body)["error"]["code"] == contract.INVALID_PARAMETER.code
+        for name in route.query_parameters:
+            # Repeating a known parameter is refused as repeated, never as unknown.
+            repeated = client.http.get(f"{concrete}?{name}=a&{name}=b")
+            assert repeated.status_code == 400 and "once" in json.loads(repeated.body)["error"]["message"], name
 
 
 def test_probe_parameter_is_really_unknown():
-    assert PROBE not in query._LIST_PARAMETERS | query._HEALTH_PARAMETERS
+    assert all(PROBE not in route.query_parameters for route in contract.ROUTES.values())
 
 
-def test_error_codes_in_the_document_are_the_ones_the_app_emits(spec):
+def test_error_codes_in_the_document_are_the_contract_s(spec):
     documented = set(spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
-    sources = "\n".join(path.read_text() for path in (ROOT / "chalicelib").glob("*.py"))
-    emitted = set(re.findall(r'ApiError\(\s*\d{3},\s*"([a-z_]+)"', sources)) | {"internal_error"}
-    # Chalice's own 405 keeps its framework code; the middleware only reshapes it.
-    assert documented == emitted | {"MethodNotAllowedError"}
+    assert documented == {error.code for error in contract.ERROR_CODES}
+    used = set().union(*(route.errors for route in contract.ROUTES.values()))
+    assert used == set(contract.ERROR_CODES)
+
+
+def test_every_status_a_route_can_answer_is_documented_for_its_get(spec):
+    for path, route in contract.ROUTES.items():
+        documented = {int(status) for status in spec["paths"][path]["get"]["responses"] if status.isdigit()}
+        assert {error.status for error in route.errors} <= documented, path

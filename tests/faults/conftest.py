@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.stack import ChaliceLocal, HttpAnswer, Moto
+from scripts.local_stack import ChaliceLocal, HttpAnswer, Moto, local_table_name
 
 from .proxy import FORWARD, REFUSE, FaultProxy
 
-TABLE = "llm_scores-local"
+TABLE = local_table_name()
 
 # Short on purpose, so the bounds below are seconds, not minutes. Every timing assertion derives from these.
 CONNECT_TIMEOUT = 0.5

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import ChaliceLocal, seeded_api
+from scripts.local_stack import ChaliceLocal, seeded_api
 
 pytestmark = pytest.mark.integration
 

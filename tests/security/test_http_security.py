@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from chalicelib import contract
 from chalicelib.query import encode_token
 from chalicelib.responses import SECURITY_HEADERS
-from scripts.local_stack import free_port
-from tests.stack import ChaliceLocal, HttpAnswer, Moto
+from scripts.local_stack import ChaliceLocal, HttpAnswer, Moto, free_port, local_table_name
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,10 @@ HOSTILE_VALUES = [
     "%3Cscript%3E",
     "a&b=<c>",
 ]
-QUERY_PARAMETERS = {"/llms": ["provider", "sort", "order", "limit", "next_token"], "/health": ["deep"]}
+# Every route's parameters, as the contract the app enforces lists them.
+QUERY_PARAMETERS = {
+    route.path: sorted(route.query_parameters) for route in contract.ROUTES.values() if route.query_parameters
+}
 SECRETS = {
     "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl",
     "Cookie": "session=cookie-secret-4711",
@@ -42,7 +45,7 @@ def apis() -> Iterator[tuple[ChaliceLocal, ChaliceLocal]]:
     moto = Moto.start()
     started: list[ChaliceLocal] = []
     try:
-        moto.create_table("llm_scores-local")
+        moto.create_table(local_table_name())
         started.append(ChaliceLocal.start(moto.endpoint))
         dead_endpoint = f"http://127.0.0.1:{free_port()}"
         started.append(
@@ -118,16 +121,20 @@ def test_client_errors_have_the_error_shape_and_security_headers(apis, path, sta
     assert_error(request(apis[0], "GET", path), status, code)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "HEAD"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("path", ["/llms", "/llms/gpt-4o", "/health"])
 def test_other_methods_are_405_with_allow_and_the_error_shape(apis, path, method):
     answer = request(apis[0], method, path)
-    if method == "HEAD":  # no body by definition; status and headers still hold
-        assert answer.status == 405 and answer.header("Allow") == "GET"
-        assert_security_headers(answer)
-        return
     assert_error(answer, 405, "MethodNotAllowedError")
-    assert answer.header("Allow") == "GET"
+    assert answer.header("Allow") == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/llms?limit=2", "/llms/gpt-4o", "/health", "/llms/no-such-model"])
+def test_head_over_http_answers_like_get_without_a_body(apis, path):
+    get, head = request(apis[0], "GET", path), request(apis[0], "HEAD", path)
+    assert head.status == get.status and head.body == b""
+    assert head.header("ETag") == get.header("ETag")
+    assert_security_headers(head)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -11,12 +12,13 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import service
-from chalicelib.cache import SnapshotCache
 from chalicelib.config import Settings
 from chalicelib.models import item_to_dynamodb, validate_item
-from chalicelib.repository import ScoresRepository, create_client
+from chalicelib.service import ScoresService
+from scripts import seed_data
 
-TABLE = "llm_scores-test"
+# tests/conftest.py sets the unit stage's table name in the environment, as Lambda would.
+TABLE = os.environ["TABLE_NAME"]
 
 
 def make_item(name: str, **fields: Any) -> dict[str, Any]:
@@ -25,21 +27,12 @@ def make_item(name: str, **fields: Any) -> dict[str, Any]:
     return validate_item(item)
 
 
-def create_table(client: Any, table: str = TABLE) -> None:
-    client.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "model_name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "model_name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     """An empty scores table in moto's in-process DynamoDB."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client)
+        seed_data.ensure_table(client, TABLE, create=True)
         yield client
 
 
@@ -52,25 +45,33 @@ def put_items(dynamodb: Any):
     return put
 
 
-@pytest.fixture
-def fresh_service(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> ScoresRepository:
-    """Points the service at the moto table with an empty cache, as a new container would start."""
-    settings = Settings.from_environment({"TABLE_NAME": TABLE})
-    repository = ScoresRepository(create_client(settings), TABLE)
-    cache = SnapshotCache(
-        repository.scan_all,
-        ttl_seconds=300,
-        jitter_ratio=0.1,
-        max_stale_seconds=3600,
-        retry_after_seconds=5,
-    )
-    monkeypatch.setattr(service, "repository", repository)
-    monkeypatch.setattr(service, "cache", cache)
-    return repository
+def unit_settings(**environment: str) -> Settings:
+    """Settings as the unit tests' stage would have them, with `environment` on top."""
+    return Settings.from_environment({"TABLE_NAME": TABLE, **environment})
 
 
 @pytest.fixture
-def api(fresh_service: ScoresRepository) -> Iterator[Client]:
+def use_service() -> Iterator[Callable[[ScoresService], ScoresService]]:
+    """Makes the routes use a given service for one test, then puts the previous one back."""
+    previous: list[ScoresService | None] = []
+
+    def use(candidate: ScoresService) -> ScoresService:
+        previous.append(service.configure(candidate))
+        return candidate
+
+    yield use
+    if previous:
+        service.configure(previous[0])
+
+
+@pytest.fixture
+def fresh_service(dynamodb: Any, use_service: Callable[[ScoresService], ScoresService]) -> ScoresService:
+    """The service over the moto table with an empty cache, as a new container would start."""
+    return use_service(ScoresService.from_settings(unit_settings()))
+
+
+@pytest.fixture
+def api(fresh_service: ScoresService) -> Iterator[Client]:
     from app import app
 
     with Client(app, stage_name="dev") as client:

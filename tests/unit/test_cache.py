@@ -18,12 +18,13 @@ class FakeTable:
     def __init__(self) -> None:
         self.reads = 0
         self.failing = False
+        self.error: Exception = DynamoDBUnavailable("scan failed: EndpointConnectionError")
         self.items = [make_item("a"), make_item("b")]
 
     def scan_all(self) -> ScanResult:
         self.reads += 1
         if self.failing:
-            raise DynamoDBUnavailable("scan failed: EndpointConnectionError")
+            raise self.error
         return ScanResult(list(self.items), 1, 1, 3.0)
 
 
@@ -126,3 +127,113 @@ def test_invalidate_forces_the_next_read_to_refresh():
     cache.invalidate()
     assert cache.read().state == "MISS"
     assert table.reads == 2
+
+
+def test_unexpected_refresh_error_serves_stale_backs_off_and_logs_the_trace_once():
+    table, clock = FakeTable(), FakeClock()
+    reported: list[BaseException] = []
+    cache = make_cache(table, clock, on_unexpected_error=reported.append)
+    cache.read()
+    table.failing, table.error = True, KeyError("a bug, not an outage")
+    clock.now += 301
+    first = cache.read()
+    assert first.state == "STALE" and "KeyError" in first.refresh.error
+    for _ in range(5):
+        assert cache.read().state == "STALE"
+    clock.now += 5
+    assert cache.read().state == "STALE"
+    assert table.reads == 3  # the first read, then one try per retry interval
+    assert [type(error) for error in reported] == [KeyError]
+
+
+def test_unexpected_refresh_error_on_a_cold_container_is_unavailable_with_retry_after():
+    clock = FakeClock()
+
+    def explode() -> ScanResult:
+        raise OverflowError("date value out of range")
+
+    cache = SnapshotCache(
+        explode, ttl_seconds=300, jitter_ratio=0, max_stale_seconds=600, retry_after_seconds=5, clock=clock
+    )
+    with pytest.raises(DataUnavailable) as raised:
+        cache.read()
+    assert raised.value.retry_after_seconds == 5
+
+
+def test_snapshot_age_is_wall_clock_time_since_it_was_read():
+    # A SnapStart snapshot restored weeks after it was taken carries init's data: too old to serve as stale.
+    table, clock = FakeTable(), FakeClock()
+    cache = make_cache(table, clock, max_stale_seconds=3600)
+    cache.read()
+    table.failing = True
+    clock.now += 21 * 86_400
+    with pytest.raises(DataUnavailable):
+        cache.read()
+
+
+def test_a_clock_that_steps_back_expires_the_snapshot_instead_of_freezing_it():
+    table, clock = FakeTable(), FakeClock()
+    cache = make_cache(table, clock)
+    cache.read()
+    clock.now -= 3600
+    assert cache.read().state == "MISS"
+    assert table.reads == 2
+
+
+def test_refresh_ahead_reads_again_only_what_would_expire_within_the_window():
+    table, clock = FakeTable(), FakeClock()
+    cache = make_cache(table, clock, jitter_ratio=0)
+    cache.read()
+    clock.now += 100
+    assert cache.read(fresh_for_at_least=150).state == "HIT"  # 200 s of freshness left
+    clock.now += 100
+    assert cache.read(fresh_for_at_least=150).state == "MISS"  # 100 s left: read again now
+    assert table.reads == 2
+
+
+def test_failed_refresh_ahead_keeps_serving_the_snapshot_still_within_its_ttl():
+    table, clock = FakeTable(), FakeClock()
+    cache = make_cache(table, clock, jitter_ratio=0)
+    cache.read()
+    table.failing = True
+    clock.now += 200
+    read = cache.read(fresh_for_at_least=360)
+    assert read.state == "HIT" and read.refresh.error is not None
+    assert cache.read().state == "HIT"
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.5, 1.0])
+def test_a_pinged_container_never_makes_a_user_wait_for_a_scan(jitter):
+    from chalicelib.warmup import PING_FRESHNESS_SECONDS, WARMUP_INTERVAL_MINUTES
+
+    table, clock = FakeTable(), FakeClock()
+    cache = SnapshotCache(
+        table.scan_all,
+        ttl_seconds=300,
+        jitter_ratio=0.1,
+        max_stale_seconds=3600,
+        retry_after_seconds=5,
+        clock=clock,
+        rand=lambda: jitter,
+    )
+    cache.read(fresh_for_at_least=PING_FRESHNESS_SECONDS)  # the first ping reaches the new container
+    interval, start = WARMUP_INTERVAL_MINUTES * 60, clock.now
+    user_states = []
+    for second in range(1, 3 * 3600):
+        clock.now = start + second
+        # EventBridge delivers each ping up to a minute late; here, 45 s late every other time.
+        if second % interval == (45 if (second // interval) % 2 else 0):
+            cache.read(fresh_for_at_least=PING_FRESHNESS_SECONDS)
+        if second % 7 == 0:
+            user_states.append(cache.read().state)
+    assert set(user_states) == {"HIT"}
+
+
+def test_an_unpinged_container_misses_once_per_ttl():
+    table, clock = FakeTable(), FakeClock()
+    cache = make_cache(table, clock, jitter_ratio=0)
+    states = []
+    for _ in range(3600 // 7):
+        clock.now += 7
+        states.append(cache.read().state)
+    assert states.count("MISS") == 12  # one per 300 s TTL over the hour, the first included

@@ -3,7 +3,7 @@
 import json
 
 from app import app
-from tests.lambda_events import LambdaContext, api_gateway_event
+from scripts.lambda_events import LambdaContext, api_gateway_event
 
 from .conftest import make_item
 
@@ -52,8 +52,10 @@ def test_warmup_ping_is_answered_without_http_routing(fresh_service, put_items, 
     put_items(make_item("gpt-4o"))
     answer = app({"llm_scores_warmup": {"hold_milliseconds": 1}}, LambdaContext())
     assert answer["cache"] == "MISS" and answer["items"] == 1 and len(answer["container_id"]) == 32
-    assert app({"llm_scores_warmup": {"hold_milliseconds": 1}}, LambdaContext())["cache"] == "HIT"
-    assert [line["message"] for line in log_lines()] == ["warm-up ping", "warm-up ping"]
+    # The ping read ahead, so the users who follow it are served from the cache.
+    user = app(api_gateway_event("/llms"), LambdaContext())
+    assert user["headers"]["X-Cache"] == "HIT"
+    assert [line["message"] for line in log_lines()] == ["warm-up ping", "request"]
 
 
 def test_warmup_path_is_not_reachable_through_api_gateway(fresh_service):

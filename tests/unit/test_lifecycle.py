@@ -1,107 +1,120 @@
-"""SnapStart restore hook: registered only where `snapshot_restore_py` exists, and it makes the cache refresh."""
+"""Container lifecycle: preload when init runs ahead of traffic, refresh after a SnapStart restore, never fail init."""
 
 from __future__ import annotations
 
 import ast
-import importlib
-import sys
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from chalicelib import lifecycle, service
-from chalicelib.cache import HIT, MISS, SnapshotCache
-from chalicelib.repository import ScanResult
+from chalicelib import lifecycle
+from chalicelib.cache import HIT, MISS
+from chalicelib.repository import DynamoDBUnavailable, ScanResult
+from chalicelib.service import ScoresService
+
+from .conftest import unit_settings
+
+
+class CountingLoad:
+    """Stands in for the table scan: counts reads, and raises `error` when one is set."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.error: BaseException | None = None
+
+    def __call__(self) -> ScanResult:
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return ScanResult(items=[], skipped_items=0, pages=1, duration_milliseconds=1.0)
+
+
+def service_over(load: CountingLoad) -> ScoresService:
+    """A service whose cache reads through `load`, built with the same factory the app uses."""
+    return ScoresService.from_settings(unit_settings(), load=load, jitter_ratio=0)
 
 
 @pytest.fixture
-def fake_snapshot_restore(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Callable[[], None]]]:
-    """Installs a stand-in for the Lambda runtime's module and reloads lifecycle against it."""
-    registered: list[Callable[[], None]] = []
-    module = types.ModuleType("snapshot_restore_py")
-    module.register_after_restore = registered.append  # type: ignore[attr-defined]
-    module.register_before_snapshot = lambda hook: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
-    importlib.reload(lifecycle)
-    yield registered
-    monkeypatch.delitem(sys.modules, "snapshot_restore_py")
-    importlib.reload(lifecycle)
+def load() -> CountingLoad:
+    return CountingLoad()
 
 
-def counting_cache(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    loads: list[int] = []
-
-    def load() -> ScanResult:
-        loads.append(1)
-        return ScanResult(items=[], skipped_items=0, pages=1, duration_milliseconds=1.0)
-
-    cache = SnapshotCache(load, ttl_seconds=300, jitter_ratio=0, max_stale_seconds=3600, retry_after_seconds=5)
-    monkeypatch.setattr(service, "cache", cache)
-    return loads
+@pytest.fixture
+def hooks() -> list[Callable[[], None]]:
+    return []
 
 
-def test_no_hook_is_registered_outside_the_lambda_runtime() -> None:
-    assert "snapshot_restore_py" not in sys.modules
-    assert lifecycle.HOOK_REGISTERED is False
-
-
-def test_after_restore_hook_is_registered_when_the_runtime_provides_it(
-    fake_snapshot_restore: list[Callable[[], None]],
-) -> None:
-    assert lifecycle.HOOK_REGISTERED is True
-    assert [hook.__name__ for hook in fake_snapshot_restore] == ["refresh_after_restore"]
+def test_no_hook_is_registered_outside_the_lambda_runtime(load: CountingLoad) -> None:
+    installed = lifecycle.install(service_over(load), initialization_type="on-demand")
+    assert installed.restore_hook_registered is False
 
 
 def test_restored_container_refreshes_the_snapshot_taken_at_init(
-    fake_snapshot_restore: list[Callable[[], None]], monkeypatch: pytest.MonkeyPatch
+    load: CountingLoad, hooks: list[Callable[[], None]]
 ) -> None:
-    loads = counting_cache(monkeypatch)
-    assert service.cache.read().state == MISS  # init loads the snapshot that gets frozen
-    assert service.cache.read().state == HIT
-    (hook,) = fake_snapshot_restore
+    service = service_over(load)
+    installed = lifecycle.install(service, "snap-start", register_after_restore=hooks.append)
+    assert installed.preloaded and installed.restore_hook_registered
+    assert service.cache.read().state == HIT  # init loaded the snapshot that gets frozen
+    (hook,) = hooks
     hook()
-    assert len(loads) == 2  # reloaded inside the hook, before any request
+    assert load.reads == 2  # reloaded inside the hook, before any request
     assert service.cache.read().state == HIT
 
 
-def test_restored_container_gets_its_own_container_id(
-    fake_snapshot_restore: list[Callable[[], None]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    counting_cache(monkeypatch)
-    monkeypatch.setattr(service, "CONTAINER_ID", "id-from-the-snapshot")
-    (hook,) = fake_snapshot_restore
-    hook()
-    assert service.CONTAINER_ID != "id-from-the-snapshot"
-    assert len(service.CONTAINER_ID) == 32
+def test_restored_container_gets_its_own_container_id(load: CountingLoad, hooks: list[Callable[[], None]]) -> None:
+    service = service_over(load)
+    lifecycle.install(service, "snap-start", register_after_restore=hooks.append)
+    from_the_snapshot = service.container_id
+    hooks[0]()
+    assert service.container_id != from_the_snapshot and len(service.container_id) == 32
 
 
-def test_app_wires_the_lifecycle_module() -> None:
-    # Checked in app.py's source: this test module imports lifecycle itself, so sys.modules proves nothing.
+def test_app_installs_the_lifecycle_explicitly() -> None:
     tree = ast.parse((Path(__file__).resolve().parents[2] / "app.py").read_text())
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert "chalicelib.lifecycle" in imported
+    calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    assert "lifecycle.install" in calls
 
 
 @pytest.mark.parametrize(
-    ("initialization_type", "loads_expected"),
+    ("initialization_type", "reads_expected"),
     [("provisioned-concurrency", 1), ("snap-start", 1), ("on-demand", 0), (None, 0)],
 )
 def test_catalogue_is_preloaded_only_when_init_runs_ahead_of_traffic(
-    monkeypatch: pytest.MonkeyPatch, initialization_type: str | None, loads_expected: int
+    load: CountingLoad, monkeypatch: pytest.MonkeyPatch, initialization_type: str | None, reads_expected: int
 ) -> None:
-    loads = counting_cache(monkeypatch)
-    assert lifecycle.preload_during_init(initialization_type) is bool(loads_expected)
-    assert len(loads) == loads_expected
+    monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
+    service = service_over(load)
+    installed = lifecycle.install(service, initialization_type)
+    assert installed.preloaded is bool(reads_expected)
+    assert load.reads == reads_expected
+    if reads_expected:
+        assert service.cache.read().state == HIT
+    else:
+        assert service.cache.read().state == MISS
 
 
-def test_preload_survives_a_dead_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.repository import DynamoDBUnavailable
+@pytest.mark.parametrize(
+    "error",
+    [
+        DynamoDBUnavailable("scan failed: EndpointConnectionError"),
+        OverflowError("date value out of range"),
+        KeyError("bug"),
+        MemoryError(),
+    ],
+)
+def test_preload_never_fails_the_init(load: CountingLoad, error: BaseException) -> None:
+    load.error = error
+    service = service_over(load)
+    assert lifecycle.install(service, "provisioned-concurrency").preloaded is True
 
-    def refuse() -> ScanResult:
-        raise DynamoDBUnavailable("scan failed: EndpointConnectionError")
 
-    cache = SnapshotCache(refuse, ttl_seconds=300, jitter_ratio=0, max_stale_seconds=3600, retry_after_seconds=5)
-    monkeypatch.setattr(service, "cache", cache)
-    assert lifecycle.preload_during_init("provisioned-concurrency") is True
+def test_preload_survives_even_a_cache_that_raises(load: CountingLoad, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = service_over(load)
+
+    def explode() -> None:
+        raise RuntimeError("a bug in the cache itself")
+
+    monkeypatch.setattr(service.cache, "read", explode)
+    assert lifecycle.load_catalogue(service) == "UNAVAILABLE"

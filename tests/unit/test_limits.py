@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 
 from app import app
-from chalicelib import service
-from chalicelib.cache import SnapshotCache
 from chalicelib.models import (
     MAX_BENCHMARKS,
     MAX_NAME_LENGTH,
@@ -28,7 +26,10 @@ from chalicelib.models import (
     validate_item,
 )
 from chalicelib.repository import ScanResult
-from tests.lambda_events import LambdaContext, api_gateway_event
+from chalicelib.service import MAX_PAGE_PAYLOAD_BYTES, ScoresService
+from scripts.lambda_events import LambdaContext, api_gateway_event
+
+from .conftest import unit_settings
 
 LAMBDA_RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
 MAX_LIMIT = 1000
@@ -74,18 +75,12 @@ def typical_items(count: int) -> list[Item]:
 
 
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def serve(use_service: Any) -> Iterator[Any]:
     """Makes the service serve exactly the given items, as if one Scan had returned them."""
 
     def use(items: list[Item]) -> None:
-        cache = SnapshotCache(
-            lambda: ScanResult(list(items), 0, 1, 0.0),
-            ttl_seconds=300,
-            jitter_ratio=0,
-            max_stale_seconds=3600,
-            retry_after_seconds=5,
-        )
-        monkeypatch.setattr(service, "cache", cache)
+        load = lambda: ScanResult(list(items), 0, 1, 0.0)  # noqa: E731
+        use_service(ScoresService.from_settings(unit_settings(), load=load, jitter_ratio=0))
 
     yield use
 
@@ -139,7 +134,7 @@ def test_largest_page_of_maximum_items_stays_under_lambda_response_limit(serve, 
     # Cut short by the payload budget, not by `limit`, with a way to continue...
     assert body["count"] < MAX_LIMIT and "next_token" in body
     # ...and the page is still filled close to the budget rather than cut needlessly early.
-    assert size > service.MAX_PAGE_PAYLOAD_BYTES - 100 * 1024
+    assert size > MAX_PAGE_PAYLOAD_BYTES - 100 * 1024
 
 
 @pytest.mark.parametrize(("character", "count"), [("x", 1100), ("\U0001f600", 300)], ids=["ascii", "escaped"])
@@ -156,7 +151,7 @@ def test_page_of_typical_items_is_not_cut_short_by_the_payload_budget(serve):
     serve(typical_items(1500))
     size, body = _lambda_payload({"limit": str(MAX_LIMIT)})
     assert body["count"] == MAX_LIMIT and "next_token" in body
-    assert size < service.MAX_PAGE_PAYLOAD_BYTES
+    assert size < MAX_PAGE_PAYLOAD_BYTES
 
 
 def test_single_maximum_item_fits_with_room_to_spare(serve):

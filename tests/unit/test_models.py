@@ -57,15 +57,69 @@ def test_invalid_field_is_refused_with_its_name(field, value, message):
         validate_item({**GOOD, field: value})
 
 
+@pytest.mark.parametrize("field", ["model_name", "provider", "context_window", "score"])
+def test_a_required_field_that_is_null_is_refused(field):
+    with pytest.raises(InvalidItem, match=field):
+        validate_item({**GOOD, field: None})
+
+
 def test_missing_required_fields_are_listed():
     with pytest.raises(InvalidItem, match="context_window, score"):
         validate_item({"model_name": "m", "provider": "p"})
 
 
-def test_unknown_field_is_refused_in_seed_files_but_ignored_in_table_items():
+def test_unknown_field_is_refused_in_seed_files():
     with pytest.raises(InvalidItem, match="unknown field"):
         validate_item({**GOOD, "colour": "blue"})
-    assert "colour" not in validate_item({**GOOD, "colour": "blue"}, allow_unknown_fields=True)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"SS": ["a", "b"]},
+        {"NS": ["1", "2"]},
+        {"BS": [b"\x00"]},
+        {"B": b"\x01"},
+        {"L": [{"S": "x"}, {"SS": ["y"]}]},
+        {"M": {"nested": {"BS": [b"z"]}}},
+        {"NULL": True},
+        {"BOOL": False},
+        {"S": "anything"},
+        {"N": "not-a-number"},
+    ],
+)
+def test_unserved_attributes_are_ignored_whatever_their_dynamodb_type(extra):
+    attributes = {**item_to_dynamodb(validate_item(GOOD)), "added_by_another_writer": extra}
+    assert item_from_dynamodb(attributes) == validate_item(GOOD)
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "2025-13-01T00:00:00Z", "2025-01-01"],
+)
+def test_timestamp_that_cannot_be_normalised_is_an_invalid_item_not_a_crash(timestamp):
+    with pytest.raises(InvalidItem, match="updated_at"):
+        validate_item({**GOOD, "updated_at": timestamp})
+    attributes = {**item_to_dynamodb(validate_item(GOOD)), "updated_at": {"S": timestamp}}
+    with pytest.raises(InvalidItem, match="updated_at"):
+        item_from_dynamodb(attributes)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "normalised"),
+    [
+        ("0999-06-01T00:00:00Z", "0999-06-01T00:00:00Z"),
+        ("2025-01-01T09:00:00+09:00", "2025-01-01T00:00:00Z"),
+        ("2025-01-01T00:00:00.250+00:00", "2025-01-01T00:00:00.250000Z"),
+    ],
+)
+def test_timestamps_keep_four_digit_years_and_sub_second_precision(timestamp, normalised):
+    assert validate_item({**GOOD, "updated_at": timestamp})["updated_at"] == normalised
+
+
+def test_provider_is_trimmed_where_it_is_read():
+    attributes = {**item_to_dynamodb(validate_item(GOOD)), "provider": {"S": " OpenAI "}}
+    assert item_from_dynamodb(attributes)["provider"] == "OpenAI"
 
 
 def test_dynamodb_round_trip_keeps_integers_integers():

@@ -5,9 +5,70 @@ import json
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from chalicelib import service
+from chalicelib.query import encode_token
 
 from .conftest import TABLE, make_item
+
+# Rows another writer could leave in the table, each breaking one rule the API serves by.
+MALFORMED_ROWS = [
+    {
+        "model_name": {"S": "year-one"},
+        "provider": {"S": "A"},
+        "context_window": {"N": "8"},
+        "score": {"N": "1"},
+        "updated_at": {"S": "0001-01-01T00:00:00+01:00"},
+    },
+    {
+        "model_name": {"S": "year-9999"},
+        "provider": {"S": "A"},
+        "context_window": {"N": "8"},
+        "score": {"N": "1"},
+        "updated_at": {"S": "9999-12-31T23:00:00-05:00"},
+    },
+    {
+        "model_name": {"S": "not-a-time"},
+        "provider": {"S": "A"},
+        "context_window": {"N": "8"},
+        "score": {"N": "1"},
+        "updated_at": {"S": "last tuesday"},
+    },
+    {
+        "model_name": {"S": "set-provider"},
+        "provider": {"SS": ["a", "b"]},
+        "context_window": {"N": "8"},
+        "score": {"N": "1"},
+    },
+    {"model_name": {"S": "text-score"}, "provider": {"S": "A"}, "context_window": {"N": "8"}, "score": {"S": "hi"}},
+    {"model_name": {"S": "no-score"}, "provider": {"S": "A"}, "context_window": {"N": "8"}},
+    {
+        "model_name": {"S": "bad date"},
+        "provider": {"S": "A"},
+        "context_window": {"N": "8"},
+        "score": {"N": "1"},
+        "release_date": {"S": "2024-02-30"},
+    },
+    {"model_name": {"S": "<script>"}, "provider": {"S": "A"}, "context_window": {"N": "8"}, "score": {"N": "1"}},
+]
+VALID_ROW_WITH_EXTRAS = {
+    "model_name": {"S": "extra-attributes"},
+    "provider": {"S": "Acme"},
+    "context_window": {"N": "8"},
+    "score": {"N": "1"},
+    "tags": {"SS": ["a", "b"]},
+    "sizes": {"NS": ["1", "2"]},
+    "blob": {"B": b"\x00"},
+    "blobs": {"BS": [b"\x01"]},
+    "notes": {"L": [{"S": "x"}]},
+    "meta": {"M": {"k": {"BOOL": True}}},
+    "gone": {"NULL": True},
+    "flag": {"BOOL": False},
+}
+PADDED_PROVIDER_ROW = {
+    "model_name": {"S": "padded-provider"},
+    "provider": {"S": "OpenAI "},
+    "context_window": {"N": "8"},
+    "score": {"N": "1"},
+}
 
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "X-Request-Id")
 
@@ -82,11 +143,11 @@ def test_paging_yields_every_item_exactly_once(api, put_items):
             assert len(seen) == 57 and len(set(seen)) == 57, (sort, order)
 
 
-def test_paging_survives_a_refresh_that_removes_the_last_seen_item(api, put_items, dynamodb):
+def test_paging_survives_a_refresh_that_removes_the_last_seen_item(api, fresh_service, put_items, dynamodb):
     put_items(*[make_item(f"m{index}") for index in range(6)])
     first = body(api.http.get("/llms?limit=3"))
     dynamodb.delete_item(TableName=TABLE, Key={"model_name": {"S": "m2"}})
-    service.cache.invalidate()
+    fresh_service.cache.invalidate()
     second = body(api.http.get(f"/llms?limit=3&next_token={first['next_token']}"))
     assert [item["model_name"] for item in second["items"]] == ["m3", "m4", "m5"]
 
@@ -98,7 +159,35 @@ def test_conditional_get_answers_304_with_empty_body(api, catalogue):
     assert second.status_code == 304 and second.body == b""
     assert second.headers["ETag"] == etag
     assert api.http.get("/llms?limit=3", headers={"If-None-Match": etag}).status_code == 200
-    assert api.http.get("/llms?limit=2", headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+    strong_form = etag.removeprefix("W/")
+    assert api.http.get("/llms?limit=2", headers={"If-None-Match": f'"other", {strong_form}'}).status_code == 304
+
+
+@pytest.mark.parametrize("path", ["/llms", "/llms/gpt-4o"])
+def test_etags_are_weak_because_api_gateway_may_compress(api, catalogue, path):
+    etag = api.http.get(path).headers["ETag"]
+    assert etag.startswith('W/"') and etag.endswith('"')
+
+
+@pytest.mark.parametrize("path", ["/llms?limit=2", "/llms/gpt-4o", "/health", "/health?deep=true", "/llms/nobody"])
+def test_head_answers_like_get_without_a_body(api, catalogue, path):
+    api.http.get(path)  # warm the cache, so both answers below are hits
+    get = api.http.get(path)
+    head = api.http.request("HEAD", path)
+    assert head.status_code == get.status_code
+    assert head.body == b""
+    varying = {"X-Request-Id", "Content-Length"}
+    assert {name: value for name, value in head.headers.items() if name not in varying} == {
+        name: value for name, value in get.headers.items() if name not in varying
+    }
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "foo"]
+)
+def test_get_with_any_content_type_is_answered_like_any_other_get(api, catalogue, content_type):
+    response = api.http.get("/llms/gpt-4o", headers={"Content-Type": content_type})
+    assert response.status_code == 200 and body(response)["model_name"] == "gpt-4o"
 
 
 def test_get_one_model_and_its_conditional_get(api, catalogue):
@@ -131,6 +220,12 @@ def test_bad_input_is_a_400_naming_the_parameter(api, catalogue, url, parameter)
     assert_error(api.http.get(url), 400, "invalid_parameter", parameter)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 2**53, -(2**60)])
+def test_token_holding_a_number_no_item_can_hold_is_a_400(api, catalogue, value):
+    token = encode_token("|score|asc", (False, value, "gpt-4o"))
+    assert_error(api.http.get(f"/llms?sort=score&next_token={token}"), 400, "invalid_parameter", "next_token")
+
+
 def test_token_from_another_ordering_is_refused(api, put_items):
     put_items(*[make_item(f"m{index}") for index in range(4)])
     token = body(api.http.get("/llms?limit=2"))["next_token"]
@@ -143,7 +238,7 @@ def test_wrong_method_gets_the_api_error_shape(api, catalogue):
 
 
 def test_health_does_not_touch_dynamodb(api, fresh_service, monkeypatch):
-    monkeypatch.setattr(fresh_service, "_client", None)  # any DynamoDB call would now fail
+    monkeypatch.setattr(fresh_service.repository, "client", None)  # any DynamoDB call would now fail
     response = api.http.get("/health")
     assert response.status_code == 200 and body(response) == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"
@@ -154,11 +249,17 @@ def test_deep_health_checks_the_table(api, catalogue):
     assert payload["status"] == "ok" and payload["checks"] == {"dynamodb": "ok"}
 
 
-def test_deep_health_is_503_when_the_table_is_unreachable(api, dynamodb):
+def test_deep_health_is_503_when_the_table_is_unreachable(api, dynamodb, log_lines):
     dynamodb.delete_table(TableName=TABLE)
     response = api.http.get("/health?deep=true")
     assert_error(response, 503, "dependency_unavailable")
     assert int(response.headers["Retry-After"]) >= 1
+    # The public learns only that a dependency is down; the table, endpoint and exception go to the log.
+    text = response.body.decode()
+    for private in (TABLE, "DynamoDB", "ResourceNotFound", "amazonaws", "127.0.0.1"):
+        assert private not in text
+    (failure,) = [line for line in log_lines() if line["message"] == "dependency check failed"]
+    assert TABLE in failure["error"] and "ResourceNotFoundException" in failure["error"]
 
 
 def test_malformed_items_are_skipped_not_fatal(api, catalogue, dynamodb):
@@ -169,16 +270,52 @@ def test_malformed_items_are_skipped_not_fatal(api, catalogue, dynamodb):
     assert "broken" not in [item["model_name"] for item in payload["items"]]
 
 
-def fail_scans(monkeypatch, repository):
+def test_every_valid_row_is_served_beside_every_malformed_one(api, catalogue, dynamodb, log_lines):
+    for item in MALFORMED_ROWS:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    dynamodb.put_item(TableName=TABLE, Item=VALID_ROW_WITH_EXTRAS)
+    dynamodb.put_item(TableName=TABLE, Item=PADDED_PROVIDER_ROW)
+    first = api.http.get("/llms?limit=1000")
+    assert first.status_code == 200
+    served = [item["model_name"] for item in body(first)["items"]]
+    assert served == ["claude-3.5-sonnet", "extra-attributes", "gpt-4o", "llama-3.1-8b", "o1", "padded-provider"]
+    assert body(api.http.get("/llms?provider=OpenAI"))["count"] == 3
+    assert api.http.get("/llms/gpt-4o").status_code == 200
+
+    lines = log_lines()
+    skipped_lines = [line for line in lines if line["message"] == "skipped malformed items"]
+    assert len(skipped_lines) == 1, "logged once per refresh, not once per request"
+    assert {skip["key"] for skip in skipped_lines[0]["skipped"]} == {item["model_name"]["S"] for item in MALFORMED_ROWS}
+    request_lines = [line for line in lines if line["message"] == "request"]
+    assert request_lines[0]["SkippedItems"] == [float(len(MALFORMED_ROWS))]
+    assert all("SkippedItems" not in line for line in request_lines[1:])
+
+
+def test_a_row_whose_parsing_raises_anything_costs_only_itself(api, catalogue, dynamodb, monkeypatch):
+    from chalicelib import repository
+
+    real = repository.item_from_dynamodb
+
+    def parse(attributes):
+        if attributes["model_name"]["S"] == "o1":
+            raise KeyError("a parser bug")
+        return real(attributes)
+
+    monkeypatch.setattr(repository, "item_from_dynamodb", parse)
+    payload = body(api.http.get("/llms"))
+    assert [item["model_name"] for item in payload["items"]] == ["claude-3.5-sonnet", "gpt-4o", "llama-3.1-8b"]
+
+
+def fail_scans(monkeypatch, service):
     def refuse(**_):
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
 
-    monkeypatch.setattr(repository._client, "scan", refuse)
+    monkeypatch.setattr(service.repository.client, "scan", refuse)
 
 
 def test_stale_snapshot_served_when_dynamodb_refuses(api, catalogue, fresh_service, monkeypatch):
     api.http.get("/llms")
-    service.cache.invalidate()
+    fresh_service.cache.invalidate()
     fail_scans(monkeypatch, fresh_service)
     response = api.http.get("/llms")
     assert response.status_code == 200
@@ -196,11 +333,13 @@ def test_cold_container_with_dead_dynamodb_answers_503_with_retry_after(api, cat
         assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_unexpected_exception_is_a_logged_500_without_stack_trace(api, catalogue, monkeypatch, log_lines):
+def test_unexpected_exception_is_a_logged_500_without_stack_trace(
+    api, catalogue, fresh_service, monkeypatch, log_lines
+):
     def explode(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(service.cache, "read", explode)
+    monkeypatch.setattr(fresh_service.cache, "read", explode)
     response = api.http.get("/llms")
     assert_error(response, 500, "internal_error")
     assert b"secret internals" not in response.body
@@ -209,11 +348,11 @@ def test_unexpected_exception_is_a_logged_500_without_stack_trace(api, catalogue
     assert request_line["status"] == 500 and request_line["ServerErrors"] == [1.0]
 
 
-def test_page_stops_at_the_payload_budget_and_paging_still_covers_everything(api, put_items, monkeypatch):
+def test_page_stops_at_the_payload_budget_and_paging_still_covers_everything(api, put_items, fresh_service):
     put_items(*[make_item(f"model-{index:02d}", benchmarks={f"b{n}": n for n in range(20)}) for index in range(30)])
     first = body(api.http.get("/llms?limit=5"))
     item_size = len(json.dumps(json.dumps(first["items"][0])))
-    monkeypatch.setattr(service, "MAX_PAGE_PAYLOAD_BYTES", item_size * 3)
+    fresh_service.page_payload_budget_bytes = item_size * 3
     seen, token, pages = [], None, 0
     while True:
         payload = body(api.http.get("/llms?limit=1000" + (f"&next_token={token}" if token else "")))

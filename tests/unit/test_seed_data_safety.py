@@ -25,11 +25,14 @@ class FailingAfter:
         self._left = limit
         self.exceptions = client.exceptions
 
-    def put_item(self, **arguments):
+    def get_item(self, **arguments):
+        return self._client.get_item(**arguments)
+
+    def update_item(self, **arguments):
         if self._left <= 0:
             raise ConnectionError("connection reset mid-seed")
         self._left -= 1
-        return self._client.put_item(**arguments)
+        return self._client.update_item(**arguments)
 
 
 def test_seed_that_dies_part_way_is_finished_by_a_rerun_without_losing_newer_edits(dynamodb, tmp_path):
@@ -79,3 +82,64 @@ def _file(tmp_path, content):
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(content))
     return path
+
+
+@pytest.mark.parametrize(
+    ("stored", "row", "kept"),
+    [
+        # Year 999, which the old normalisation wrote as "999-…" and so sorted after 2025.
+        ("0999-01-01T00:00:00Z", "2025-01-01T00:00:00Z", False),
+        # 09:00+09:00 is midnight UTC: older than the row's 00:30Z, though later as text.
+        ("2025-01-01T09:00:00+09:00", "2025-01-01T00:30:00Z", False),
+        ("2025-01-01T10:00:00+09:00", "2025-01-01T00:30:00Z", True),
+        # A fraction sorts before "Z" in text, yet 00:00:00.5 is after 00:00:00.
+        ("2025-01-01T00:00:00.500Z", "2025-01-01T00:00:00Z", True),
+        ("2025-01-01T00:00:00Z", "2025-01-01T00:00:00.500Z", False),
+        # A value no one can date is kept rather than risk losing a newer edit.
+        ("last tuesday", "2025-01-01T00:00:00Z", True),
+    ],
+)
+def test_updated_at_is_compared_as_instants_not_text(dynamodb, tmp_path, stored, row, kept):
+    item = item_to_dynamodb(validate_item({**rows(1)[0], "provider": "Stored"}))
+    item["updated_at"] = {"S": stored}
+    dynamodb.put_item(TableName=TABLE, Item=item)
+    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, rows(1, updated_at=row))))
+    assert report.kept_newer == int(kept)
+    provider = raw_items(dynamodb)["model-0000"]["provider"]["S"]
+    assert provider == ("Stored" if kept else "Acme")
+
+
+def test_attributes_added_by_other_writers_survive_a_seed_of_newer_rows(dynamodb, tmp_path):
+    item = item_to_dynamodb(validate_item({**rows(1, updated_at="2026-01-01T00:00:00Z")[0], "version": "v1"}))
+    item["internal_note"] = {"S": "added by another job"}
+    dynamodb.put_item(TableName=TABLE, Item=item)
+    seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(1, updated_at="2026-06-01T00:00:00Z")))])
+    stored = raw_items(dynamodb)["model-0000"]
+    assert stored["internal_note"] == {"S": "added by another job"}
+    assert stored["updated_at"] == {"S": "2026-06-01T00:00:00Z"}
+    assert "version" not in stored, "a served field the row no longer has is removed, not left stale"
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "2025-02-30T00:00:00Z", "soon"]
+)
+def test_a_timestamp_that_cannot_be_normalised_is_an_invalid_row(dynamodb, tmp_path, capsys, timestamp):
+    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(2, updated_at=timestamp)))]) == 2
+    error = capsys.readouterr().err
+    assert "row 1" in error and "updated_at" in error and "Traceback" not in error
+    assert raw_items(dynamodb) == {}
+
+
+def test_force_stops_after_bounded_unprocessed_retries_with_a_clear_error():
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    items = [validate_item(row) for row in rows(3)]
+    requests = [{"PutRequest": {"Item": item_to_dynamodb(item)}} for item in items]
+    with Stubber(client) as stubber:
+        for _ in range(seed_data.MAX_BATCH_ATTEMPTS):
+            stubber.add_response("batch_write_item", {"UnprocessedItems": {TABLE: requests}})
+        with pytest.raises(seed_data.SeedError, match="3 item\\(s\\) unprocessed after 8 attempts"):
+            seed_data.write_batch(client, TABLE, items, sleep=lambda _: None)
+        stubber.assert_no_pending_responses()
