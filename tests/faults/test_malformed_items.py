@@ -114,7 +114,7 @@ def test_malformed_items_are_skipped_counted_and_the_rest_served(api_over_dirty_
     lines = api.log_lines()
     refresh_line = next(line for line in lines if line["message"] == "catalogue preload") if preloaded else None
     refresh_line = refresh_line or api.log_line_for(first)
-    assert refresh_line["SkippedItems"] == [float(len(MALFORMED_ITEMS))]
+    assert refresh_line["SkippedItems"] == len(MALFORMED_ITEMS)
     assert refresh_line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LLMScores"
     assert "SkippedItems" in {metric["Name"] for metric in refresh_line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     (skipped,) = [line for line in lines if line["message"] == "skipped malformed items"]

@@ -6,6 +6,7 @@ from app import app
 from scripts.lambda_events import LambdaContext, api_gateway_event
 
 from .conftest import make_item
+from .test_metrics import assert_valid_emf
 
 
 def test_proxy_event_is_routed_and_answers_with_headers(fresh_service, put_items):
@@ -18,7 +19,9 @@ def test_proxy_event_is_routed_and_answers_with_headers(fresh_service, put_items
     assert response["headers"]["X-Request-Id"] == event["requestContext"]["requestId"]
 
 
-def test_one_log_line_per_request_with_embedded_metrics(fresh_service, put_items, log_lines):
+def test_one_log_line_per_request_and_metrics_batched_into_the_lines_that_need_them(
+    fresh_service, put_items, log_lines
+):
     put_items(make_item("gpt-4o"))
     app(api_gateway_event("/llms"), LambdaContext())
     app(api_gateway_event("/llms/gpt-4o"), LambdaContext())
@@ -27,16 +30,19 @@ def test_one_log_line_per_request_with_embedded_metrics(fresh_service, put_items
     assert len(lines) == 3
     first, second, third = lines
     for line in lines:
-        for key in ("request_id", "method", "path", "status", "duration_ms", "cache", "items", "cold_start"):
+        for key in ("request_id", "method", "route", "status", "duration_ms", "cache", "items", "cold_start"):
             assert key in line
-        metrics = line["_aws"]["CloudWatchMetrics"][0]
-        assert metrics["Namespace"] == "LLMScores" and metrics["Dimensions"] == [["service"]]
-        for metric in metrics["Metrics"]:
-            assert metric["Name"] in line
-        assert line["service"] == "llm-scores"
-    assert first["cache"] == "MISS" and "DynamoDBLatency" in first and first["items"] == 1
-    assert second["cache"] == "HIT" and second["CacheHit"] == [1.0]
-    assert third["status"] == 400 and third["ClientErrors"] == [1.0]
+        assert line["service"] == "llm-scores" and line["message"] == "request"
+    assert second["path"].endswith("/llms/gpt-4o") and "path" not in first  # only here does it say more
+    # The miss is news (an alarm may wait for it): its line carries the metrics at once.
+    assert first["cache"] == "MISS" and first["CacheMiss"] == 1 and len(first["DynamoDBLatency"]) == 1
+    # A routine hit waits in the batch...
+    assert second["cache"] == "HIT" and "_aws" not in second
+    # ...until the next line that is due, here the 400's, which carries both requests' metrics.
+    assert third["status"] == 400 and third["ClientErrors"] == 1
+    assert third["Requests"] == 2 and third["CacheHit"] == 1 and len(third["Latency"]) == 2
+    for line in (first, third):
+        assert_valid_emf(line)
 
 
 def test_logs_never_carry_headers_or_the_raw_event(fresh_service, put_items, log_lines):
