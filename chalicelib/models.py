@@ -33,7 +33,14 @@ MAX_BENCHMARKS = 64
 # characters that clients would have to escape differently from each other.
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+@ -]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f]")
+# Unicode category Cc, refused in stored text and in queries alike, so every stored value can be asked for.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode White_Space without the control characters: what str.strip() trims from text that has none.
+# Spelled out, because regex engines disagree on `\s` (openapi.yaml's Provider pattern uses this same set,
+# and tests/unit/test_provider_rule.py holds the two equal). U+FEFF is not in it: ECMA's `\s` has it, Unicode not.
+PROVIDER_WHITESPACE = (
+    " \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _INTEGER_TEXT = re.compile(r"^-?\d+$")
 # Integers beyond 2**53 lose precision in JavaScript and many other JSON readers.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -48,7 +55,7 @@ def _text(raw: Any, field: str, max_length: int) -> str:
         raise InvalidItem(f"{field} must be a non-empty string")
     if len(raw) > max_length:
         raise InvalidItem(f"{field} must be at most {max_length} characters")
-    if _CONTROL_CHARACTER.search(raw):
+    if CONTROL_CHARACTER.search(raw):
         raise InvalidItem(f"{field} must not contain control characters")
     return raw
 
@@ -106,8 +113,8 @@ def normalise_timestamp(raw: Any, field: str = "updated_at") -> str:
 
 
 def normalise_provider(raw: str) -> str:
-    """The form providers are matched in: surrounding whitespace removed, case folded to lower."""
-    return raw.strip().lower()
+    """The form providers are matched in, stored and asked for alike: whitespace trimmed, lower case."""
+    return raw.strip(PROVIDER_WHITESPACE).lower()
 
 
 def _benchmarks(raw: Any) -> dict[str, int | float]:

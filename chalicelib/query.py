@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.contract import HEALTH, INVALID_PARAMETER, ITEM, LIST
-from chalicelib.models import MAX_SAFE_INTEGER
+from chalicelib.models import CONTROL_CHARACTER, MAX_SAFE_INTEGER, normalise_provider
 from chalicelib.responses import ApiError
 from chalicelib.snapshot import ORDERS, SORT_FIELDS, SortKey
 
@@ -83,17 +83,10 @@ def _choice(values: dict[str, str], name: str, choices: Sequence[str], default: 
     return value
 
 
-# What a provider may be is spelled out in explicit character sets, the same ones as the `pattern` of
-# openapi.yaml's Provider parameter: Python's bare str.strip() also trims \x1c-\x1f and \x85, which
-# ECMA-262 (the schema's regex dialect) does not call whitespace, and that gap once let the schema
-# accept `provider=%1D` while the API refused it. tests/unit/test_provider_rule.py holds the two equal.
-# Control characters (Unicode category Cc) are refused anywhere: no stored provider can match them.
-_PROVIDER_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Unicode White_Space without the control characters: what str.strip() trims from text that has none,
-# so a provider is trimmed here as stored items are. U+FEFF is not in it (ECMA's `\s` has it, Unicode not).
-PROVIDER_WHITESPACE = (
-    " \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+# What a provider may be is spelled out in explicit character sets (chalicelib/models.py), the same ones
+# as the `pattern` of openapi.yaml's Provider parameter: Python's bare str.strip() also trims \x1c-\x1f
+# and \x85, which ECMA-262 (the schema's regex dialect) does not call whitespace, and that gap once let
+# the schema accept `provider=%1D` while the API refused it.
 
 
 def parse_list_query(parameters: QueryParameters) -> ListQuery:
@@ -101,15 +94,15 @@ def parse_list_query(parameters: QueryParameters) -> ListQuery:
     values = _single_values(parameters, LIST.query_parameters)
     provider = values.get("provider")
     if provider is not None:
-        trimmed = provider.strip(PROVIDER_WHITESPACE)
+        trimmed = normalise_provider(provider)
         # The length is the raw value's, as the schema's maxLength measures it.
-        if not trimmed or len(provider) > MAX_PROVIDER_LENGTH or _PROVIDER_CONTROL_CHARACTER.search(provider):
+        if not trimmed or len(provider) > MAX_PROVIDER_LENGTH or CONTROL_CHARACTER.search(provider):
             raise InvalidParameter(
                 "provider",
                 f"'provider' must be 1 to {MAX_PROVIDER_LENGTH} characters, not only whitespace, "
                 "with no control characters",
             )
-        provider = trimmed.lower()
+        provider = trimmed
     sort = _choice(values, "sort", SORT_FIELDS, "model_name")
     order = _choice(values, "order", ORDERS, "asc")
     limit_text = values.get("limit", str(DEFAULT_LIMIT))

@@ -147,3 +147,18 @@ def test_dynamodb_round_trip_keeps_integers_integers():
 def test_malformed_table_items_raise_invalid_item(attributes):
     with pytest.raises(InvalidItem):
         item_from_dynamodb(attributes)
+
+
+@pytest.mark.parametrize("character", ["\x7f", "\x85", "\x9f", "\x1d"])
+def test_stored_text_refuses_every_control_character_a_query_refuses(character):
+    with pytest.raises(InvalidItem, match="control characters"):
+        validate_item({**GOOD, "provider": f"Open{character}AI"})
+
+
+def test_stored_and_asked_providers_are_trimmed_by_the_same_rule():
+    from chalicelib.models import normalise_provider
+    from chalicelib.query import parse_list_query
+
+    stored = validate_item({**GOOD, "provider": "\u3000OpenAI\u2029"})["provider"]
+    assert stored == "OpenAI"
+    assert parse_list_query({"provider": ["\u00a0openai "]}).provider == normalise_provider(stored) == "openai"
