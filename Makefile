@@ -47,10 +47,34 @@ $(AUDIT_INSTALLED):
 audit: $(AUDIT_INSTALLED) ## pip-audit the runtime requirements (needs network; not part of make test)
 	$(AUDIT_VENV)/bin/pip-audit --requirement requirements.txt --strict --progress-spinner off
 
+# The GitHub workflow linters (`make test` runs both, offline) bring their own dependency trees: own tool venv.
+ZIZMOR_VERSION := 1.32.0
+CHECK_JSONSCHEMA_VERSION := 0.39.0
+WORKFLOW_LINT_VENV := .tools/workflow-lint
+WORKFLOW_LINT_INSTALLED := $(WORKFLOW_LINT_VENV)/.installed-zizmor-$(ZIZMOR_VERSION)-check-jsonschema-$(CHECK_JSONSCHEMA_VERSION)
+
+$(WORKFLOW_LINT_INSTALLED):
+	rm -rf $(WORKFLOW_LINT_VENV)
+	$(PYTHON) -m venv $(WORKFLOW_LINT_VENV)
+	$(WORKFLOW_LINT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(WORKFLOW_LINT_VENV)/bin/python -m pip install --quiet zizmor==$(ZIZMOR_VERSION) check-jsonschema==$(CHECK_JSONSCHEMA_VERSION)
+	touch $@
+
+.PHONY: workflow-lint workflows smoke
+workflow-lint: $(WORKFLOW_LINT_INSTALLED) ## install zizmor and check-jsonschema in their own tool venv
+
+workflows: install workflow-lint ## check .github/workflows: GitHub's schema, zizmor (offline, fails at medium), pins and permissions
+	$(BIN)/python -m pytest -q tests/integration/test_workflows.py
+
+# Standard library only, so a deploy runner needs no venv: any python3 runs it.
+smoke: ## read-only black-box check of a stage in under 10 s: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api" >&2; exit 2; }
+	$(PYTHON) scripts/smoke.py "$(URL)"
+
 STAGE ?= prod
 
-terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE; then terraform init && apply
-	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE)
+terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
+	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/run_local.py
@@ -64,20 +88,33 @@ typecheck: install ## mypy: strict on chalicelib/, checked on app.py, scripts/ a
 unit: install ## the in-process tests only (tests/unit), on two workers
 	$(BIN)/python -m pytest -m unit -n 2 -q
 
-integration: install ## the tests that start real processes on loopback or package the app
+integration: install checkov workflow-lint ## the tests that start real processes on loopback or package the app
 	$(BIN)/python -m pytest -m integration
 
 check: lint typecheck unit ## the fast lane, under a minute: lint, type check and the in-process tests
 
-test: lint typecheck checkov ## everything CI runs: lint, types, unit, integration, faults, fuzz (fixed seed), load, export, checkov
+test: lint typecheck checkov workflow-lint ## everything CI runs: lint, types, unit, integration, faults, fuzz (fixed seed), load, export, checkov, workflows, smoke
 	$(BIN)/python -m pytest
+
+# `make test` fuzzes with the fixed seed in tests/contract/test_fuzz.py, so each commit gets one answer.
+# This explores instead: a fresh seed (or FUZZ_SEED) and more examples. Not part of `make test`.
+FUZZ_MAX_EXAMPLES ?= 500
+.PHONY: fuzz
+fuzz: install ## contract fuzzing with a fresh seed and 500 examples per operation (~4 min); prints the seed to replay
+	@seed="$(FUZZ_SEED)"; [ -n "$$seed" ] || seed=$$($(BIN)/python -c "import secrets; print(secrets.randbelow(2**32))"); \
+	replay="make fuzz FUZZ_SEED=$$seed FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES)"; \
+	echo "fuzz: seed $$seed, $(FUZZ_MAX_EXAMPLES) examples per operation; replay with: $$replay"; \
+	FUZZ_SEED=$$seed FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) $(BIN)/python -m pytest tests/contract/test_fuzz.py -s; \
+	status=$$?; \
+	if [ $$status -eq 0 ]; then echo "fuzz: seed $$seed passed"; else echo "fuzz: seed $$seed FAILED; replay with: $$replay"; fi; \
+	exit $$status
 
 package: install ## chalice package for every stage into build/sam-STAGE
 	for stage in local dev prod; do $(BIN)/chalice package --stage $$stage build/sam-$$stage || exit 1; done
 
 .PHONY: bench cost
 bench: install ## benchmark against the PoC baseline on a local moto server (~5 min); AGAINST=<git ref> adds that commit
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(AGAINST),--against $(AGAINST)) $(if $(QUICK),--quick)
 
 # Mirrors the prod stage: 1024 MB arm64, REST API, X-Ray on.
 cost: install ## monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each
