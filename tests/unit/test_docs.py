@@ -8,6 +8,7 @@ exists in the Makefile. Plain file reads only: no network, no imports of the app
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -138,7 +139,11 @@ def make_targets_named(path: Path) -> Iterator[tuple[int, str]]:
     snippets += [(number, line.split("#", 1)[0]) for number, line in code]
     for number, snippet in snippets:
         for command in _MAKE_COMMAND.finditer(snippet):
-            for word in command.group(1).split():
+            try:
+                words = shlex.split(command.group(1))  # keeps `URL="$(terraform output …)"` one word
+            except ValueError:
+                words = command.group(1).split()
+            for word in words:
                 if "=" not in word and not word.startswith("-") and not word.startswith("<"):
                     yield number, word
 
