@@ -5,7 +5,6 @@ everything else starts processes or packages the app (`make integration`). `make
 """
 
 import os
-
 from pathlib import Path
 
 import pytest
