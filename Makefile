@@ -76,6 +76,10 @@ STAGE ?= prod
 terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
 	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
+.PHONY: deploy
+deploy: install ## after terraform apply: CodeDeploy shifts STAGE's live alias to the new version, rolls back on alarm (TARGET_VERSION=N)
+	$(BIN)/python scripts/deploy.py --stage $(STAGE) --export-dir build/terraform-$(STAGE) $(if $(TARGET_VERSION),--target-version "$(TARGET_VERSION)")
+
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/run_local.py
 

@@ -42,6 +42,9 @@ STAGE_FILE = "stage.tf.json"
 VARIABLES_FILE = "variables.tf.json"
 DEPLOYMENT_ZIP = "deployment.zip"
 ZIP_REFERENCE = "${path.module}/" + DEPLOYMENT_ZIP
+# With `automatic_layer` in .chalice/config.json, Chalice puts the dependencies in this archive and
+# an aws_lambda_layer_version that every function lists (off: docs/decisions/0013-lambda-layer.md).
+LAYER_ZIP = "layer-deployment.zip"
 # Files from infra/terraform/ that Terraform loads (or templatefile() reads); stages/ is read here, not copied.
 INFRA_SUFFIXES = (".tf", ".tf.json", ".tftpl")
 # What an export writes; only these are removed from an existing output directory,
@@ -73,8 +76,8 @@ class ExportError(RuntimeError):
     """Chalice's output does not have the shape this exporter was written for."""
 
 
-def run_chalice_package(stage: str, destination: Path) -> None:
-    """Runs `chalice package --pkg-format terraform` for `stage` into `destination`."""
+def run_chalice_package(stage: str, destination: Path, project: Path = ROOT) -> None:
+    """Runs `chalice package --pkg-format terraform` for `stage` of the app in `project` into `destination`."""
     chalice = Path(sys.executable).with_name("chalice")
     environment = dict(os.environ)
     # Chalice refuses to package without a region even though its Terraform output
@@ -83,7 +86,7 @@ def run_chalice_package(stage: str, destination: Path) -> None:
         environment["AWS_DEFAULT_REGION"] = "us-east-1"
     result = subprocess.run(
         [str(chalice), "package", "--pkg-format", "terraform", "--stage", stage, str(destination)],
-        cwd=ROOT,
+        cwd=project,
         env=environment,
         capture_output=True,
         text=True,
@@ -235,6 +238,38 @@ def rewrite_functions(template: dict[str, Any], facts: dict[str, Any]) -> None:
                 variables["API_FUNCTION_QUALIFIER"] = "${local.api_function_qualifier}"
 
 
+def guard_layers(template: dict[str, Any]) -> None:
+    """A dependency layer (Chalice's `automatic_layer`) may only run under the Python it was built with.
+
+    Chalice installs the layer's packages into python/lib/python3.X/site-packages for the packaging
+    machine's Python and writes that runtime into `compatible_runtimes`. Lambda searches only its own
+    python3.X there, so under any other runtime the functions would fail their first import. Every
+    function that lists the layer gets a precondition: the plan fails instead of the deployment.
+    Left off by default: docs/decisions/0013-lambda-layer.md.
+    """
+    layers = template.get("resource", {}).get("aws_lambda_layer_version", {})
+    for key, layer in layers.items():
+        if layer.get("filename") != "${path.module}/" + LAYER_ZIP:
+            raise ExportError(f"aws_lambda_layer_version.{key}: expected its code in {LAYER_ZIP}")
+        if len(layer.get("compatible_runtimes", [])) != 1:
+            raise ExportError(f"aws_lambda_layer_version.{key}: expected the one runtime Chalice built it for")
+    for function in _resources(template, "aws_lambda_function").values():
+        for reference in function.get("layers", []):
+            layer_key = _reference_key(reference, "aws_lambda_layer_version")
+            (built_for,) = layers[layer_key]["compatible_runtimes"]
+            function.setdefault("lifecycle", {}).setdefault("precondition", []).append(
+                {
+                    "condition": '${var.lambda_runtime == "' + built_for + '"}',
+                    "error_message": (
+                        f"aws_lambda_layer_version.{layer_key} holds the dependencies under "
+                        f"python/lib/{built_for}/site-packages, which only the {built_for} runtime searches: "
+                        "package with the runtime's Python, or leave automatic_layer off "
+                        "(docs/decisions/0013-lambda-layer.md)."
+                    ),
+                }
+            )
+
+
 def rewrite_policies(template: dict[str, Any]) -> None:
     """Role policies reference the Terraform-managed table, log groups and alias instead of wildcard ARNs."""
     functions = _resources(template, "aws_lambda_function")
@@ -362,6 +397,7 @@ def postprocess(
     facts = stage_facts(template, stage, settings)
     remove_obsolete_blocks(template)
     rewrite_functions(template, facts)
+    guard_layers(template)
     rewrite_policies(template)
     rewrite_api(template, facts)
     rename_schedules(template, facts)
@@ -400,11 +436,11 @@ def _clear_generated(out: Path) -> None:
             path.unlink()
 
 
-def export(stage: str, out: Path, backend_file: Path | None = None) -> Path:
-    """Writes the stage's Terraform directory to `out` and returns it."""
+def export(stage: str, out: Path, backend_file: Path | None = None, project: Path = ROOT) -> Path:
+    """Writes the stage's Terraform directory to `out` and returns it (`project`: a copy of the app, for tests)."""
     with tempfile.TemporaryDirectory(prefix=f"chalice-tf-{stage}-") as work:
         package = Path(work) / "package"
-        run_chalice_package(stage, package)
+        run_chalice_package(stage, package, project)
         raw = json.loads((package / CHALICE_FILE).read_text())
         settings = load_stage_settings(stage)
         template, facts = postprocess(raw, stage, settings)
@@ -412,6 +448,8 @@ def export(stage: str, out: Path, backend_file: Path | None = None) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         _clear_generated(out)
         shutil.copy2(package / DEPLOYMENT_ZIP, out / DEPLOYMENT_ZIP)
+        if template.get("resource", {}).get("aws_lambda_layer_version"):
+            shutil.copy2(package / LAYER_ZIP, out / LAYER_ZIP)
     _write_json(out / CHALICE_FILE, template)
     _write_json(out / STAGE_FILE, {"locals": facts})
     for source in sorted(INFRA.iterdir()):
