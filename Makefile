@@ -11,9 +11,10 @@ INSTALLED := $(VENV)/.installed
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# chalice 1.34 requires pip < 26.3; pinning pip keeps a fresh install from upgrading it and then downgrading.
 $(INSTALLED): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "pip==26.2.1"
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 

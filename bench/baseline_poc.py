@@ -35,7 +35,7 @@ def _plain_number(value: Any) -> int | float:
 
 def _scan_all() -> list[dict[str, Any]]:
     response = table.scan()
-    items = response["Items"]
+    items: list[dict[str, Any]] = response["Items"]
     while "LastEvaluatedKey" in response:
         response = table.scan(ExclusiveStartKey=response["LastEvaluatedKey"])
         items.extend(response["Items"])

@@ -1,26 +1,27 @@
-"""The benchmark: the service against the PoC baseline, side by side, on a local moto DynamoDB server.
+"""The benchmark: this tree's app against the PoC baseline and, optionally, another commit, on a local moto DynamoDB.
 
-    python -m bench.run [--cold-runs 5] [--large-cold-runs 3] [--warm-requests 2000] [--quick]
+    python -m bench.run [--against REF] [--quick] [--cold-runs 5] [--large-cold-runs 3] [--warm-requests 2000]
 
-Each run is a fresh process (`bench.worker`), so import and init are real; service
-and baseline runs alternate so both see the same machine noise, and every figure
-is printed with its service/baseline ratio. The targets of issue 5 are checked at
-the end: PASS/FAIL per target, exit status 1 if any fails.
+Each run is a fresh process (`bench.worker`), so import and init are real. The sides
+(this tree, the PoC and, with `--against`, the app of REF checked out in a temporary
+git worktree) take turns in every round, so all of them see the same machine noise and
+each figure is read as a ratio from the same run. The targets are checked at the end:
+PASS/FAIL per target, exit status 1 if any fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
-import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -28,67 +29,56 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench import report, targets  # noqa: E402
+from bench.container import names_digest  # noqa: E402
 from bench.items import generate_items  # noqa: E402
+from bench.summary import AGAINST, APP_SIDES, BASELINE, CURRENT, BenchResults, SizeRuns, import_figures  # noqa: E402
+from chalicelib.warmup import WARMUP_INTERVAL_MINUTES  # noqa: E402
 from scripts import local_stack  # noqa: E402
 
 RESULTS_FILE = PROJECT_ROOT / "build" / "bench" / "latest.json"
-SCENARIOS = ("list", "filtered", "item")
-SCENARIO_LABELS = {
-    "list": "GET /llms (default page)",
-    "filtered": "GET /llms?provider=openai&sort=score&order=desc",
-    "item": "GET /llms/{model_name}",
-}
-TARGETS = ("service", "baseline")
-# Measured first: 20 back-to-back pairs put the service's import 4-10 % above the baseline's (Powertools and
-# Chalice against boto3.resource's extra model loading), with run-to-run noise of the same size on a shared
-# 2-core machine. 10 % is the bar the issue allows; the result sits close to it, and the README says so.
-IMPORT_TOLERANCE = 1.10
-CACHE_HIT_P50_LIMIT_MS = 1.0
-SCALE_RATIO_LIMIT = 2.0
+# Sizes above this take seconds per moto scan: fewer cold runs, and the baseline's warm samples from one run.
+LARGE_TABLE = 1000
+MISS_SHARE_OPTIONS = {"duration_seconds": 3600, "users_per_minute": 60}
 
 
-@dataclass
-class Check:
-    name: str
-    passed: bool
-    detail: str
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--against", metavar="REF", help="also benchmark the app of this git ref, interleaved")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 5000], help="table sizes (default: 50 5000)")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per side at the small size")
+    parser.add_argument(
+        "--large-cold-runs", type=int, default=3, help=f"fresh processes per side over {LARGE_TABLE:,} items"
+    )
+    parser.add_argument("--warm-requests", type=int, default=2000, help="warm requests per scenario per app run")
+    parser.add_argument(
+        "--baseline-warm-seconds",
+        type=float,
+        default=2.0,
+        help="time budget per scenario for the baseline's warm requests (it scans every time; at least one runs)",
+    )
+    parser.add_argument("--import-runs", type=int, default=20, help="extra import-only rounds (init is noisy)")
+    parser.add_argument("--stage-runs", type=int, default=5, help="fresh processes timing each import stage")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[5000, 50000], help="snapshot footprint sizes")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 runs, 200 warm requests, small sizes")
+    parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the raw results (JSON)")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.sizes, arguments.cold_runs, arguments.large_cold_runs = [50, 500], 2, 2
+        arguments.warm_requests, arguments.baseline_warm_seconds = 200, 0.5
+        arguments.memory_sizes, arguments.import_runs, arguments.stage_runs = [500], 2, 1
+    return arguments
 
 
-@dataclass
-class SizeResults:
-    items: int
-    runs: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {target: [] for target in TARGETS})
-    expected_digest: str = ""
-
-
-def _percentile(samples: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: with few samples it is an actual observation, never an interpolation."""
-    ordered = sorted(samples)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _ratio(service: float, baseline: float) -> str:
-    if not baseline or baseline != baseline or service != service:
-        return "n/a"
-    ratio = service / baseline
-    # Tiny ratios read better as "1/N" than in scientific notation.
-    return f"1/{1 / ratio:,.0f}" if 0 < ratio < 0.01 else f"{ratio:.3g}×"
-
-
-def _machine() -> dict[str, Any]:
+def machine() -> dict[str, Any]:
     model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    # Not every platform has /proc/cpuinfo, nor a model name in it.
+    with suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     return {
         "cpu": model,
         "cores": os.cpu_count(),
@@ -98,26 +88,78 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _worker(target: str, options: dict[str, Any], environment: dict[str, str], timeout: float) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.worker", target, json.dumps(options)],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"worker {target} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+@contextmanager
+def against_tree(ref: str | None) -> Iterator[Path | None]:
+    """REF checked out (detached) in a temporary git worktree, removed on the way out whatever happens."""
+    if not ref:
+        yield None
+        return
+    parent = Path(tempfile.mkdtemp(prefix="llm-scores-bench-"))
+    tree = parent / "tree"
+    git = ["git", "-C", str(PROJECT_ROOT)]
+    try:
+        subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(tree), ref], check=True)
+        yield tree
+    finally:
+        if tree.exists():
+            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+        # Forget the worktree even if its directory was already gone, so no stale entry is left behind.
+        subprocess.run([*git, "worktree", "prune"], check=False)
 
 
-def _import_profile(module: str, environment: dict[str, str]) -> list[tuple[str, float]]:
-    """`python -X importtime -c "import <module>"`, self time summed per top-level package, largest first (ms)."""
+def rotation(sides: Sequence[str], round_index: int) -> list[str]:
+    """The sides in this round's order: each takes each position equally often, so none is always first."""
+    shift = round_index % len(sides)
+    return [*sides[shift:], *sides[:shift]]
+
+
+class Workers:
+    """Starts `bench.worker` processes with one environment, each logging to its own file."""
+
+    def __init__(self, environment: dict[str, str], log_directory: Path, trees: dict[str, Path]) -> None:
+        self.environment = environment
+        self.log_directory = log_directory
+        self.trees = trees
+        self.started = 0
+
+    def run(self, side: str, options: dict[str, Any], table: str = "", timeout: float = 900) -> dict[str, Any]:
+        """One fresh process for `side`: the app of that side's tree, or the PoC baseline."""
+        target = "app" if side in APP_SIDES else side
+        return self.target(
+            target, options, project_dir=self.trees.get(side, PROJECT_ROOT), table=table, timeout=timeout
+        )
+
+    def target(
+        self,
+        target: str,
+        options: dict[str, Any],
+        project_dir: Path = PROJECT_ROOT,
+        table: str = "",
+        timeout: float = 900,
+    ) -> dict[str, Any]:
+        """One fresh `bench.worker TARGET` process; its result, or RuntimeError with the tail of what it logged."""
+        self.started += 1
+        log_file = self.log_directory / f"{self.started:04d}-{target}.log"
+        command = [sys.executable, "-m", "bench.worker", target, "--project-dir", str(project_dir)]
+        command += ["--log-file", str(log_file), "--options", json.dumps(options)]
+        environment = {**self.environment, **({"TABLE_NAME": table} if table else {})}
+        completed = subprocess.run(
+            command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if completed.returncode != 0:
+            tail = log_file.read_text(errors="replace")[-3000:] if log_file.exists() else completed.stderr[-3000:]
+            raise RuntimeError(f"worker {target} ({project_dir}) failed ({completed.returncode}):\n{tail}")
+        log_file.unlink(missing_ok=True)
+        result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+        return result
+
+
+def import_profile(tree: Path, environment: dict[str, str], module: str = "app") -> list[tuple[str, float]]:
+    """`python -X importtime -c "import <module>"` in `tree`, self time summed per top-level package (ms)."""
     completed = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        cwd=PROJECT_ROOT,
+        cwd=tree,
         env=environment,
         capture_output=True,
         text=True,
@@ -129,412 +171,202 @@ def _import_profile(module: str, environment: dict[str, str]) -> list[tuple[str,
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         _, self_us, _cumulative, name = (part.strip() for part in line.replace("import time:", "|", 1).split("|"))
-        # A module's own top-level code counts as its self time: chalicelib.service creates the DynamoDB
-        # client at import, so it is reported by module rather than folded into "chalicelib".
+        # A module's own top-level code counts as its self time: chalicelib modules are reported one by one,
+        # so a client created at import shows under the module that creates it.
         package = name if name.startswith(("chalicelib.", "bench.")) else name.split(".")[0]
         totals[package] = totals.get(package, 0.0) + int(self_us) / 1000
     return sorted(totals.items(), key=lambda entry: entry[1], reverse=True)
 
 
-def _seed_tables(sizes: Sequence[int]) -> dict[int, tuple[str, list[str]]]:
-    import boto3
+class Benchmark:
+    """One `make bench`: the phases, in order, against one moto server."""
 
-    from scripts.seed_data import ensure_table, seed
+    def __init__(self, arguments: argparse.Namespace, workers: Workers, moto: local_stack.Moto) -> None:
+        self.arguments = arguments
+        self.workers = workers
+        self.moto = moto
+        self.sides = [CURRENT, AGAINST, BASELINE] if AGAINST in workers.trees else [CURRENT, BASELINE]
+        self.app_sides = [side for side in self.sides if side in APP_SIDES]
+        self.tables: dict[int, tuple[str, list[str]]] = {}
 
-    client = boto3.client("dynamodb")
-    tables: dict[int, tuple[str, list[str]]] = {}
-    for size in sizes:
-        table = f"llm_scores-bench-{size}"
-        items = generate_items(size)
-        started = time.perf_counter()
-        ensure_table(client, table, create=True)
-        seed(client, table, items, force=True)
-        print(f"  seeded {size} items into {table} in {time.perf_counter() - started:.1f} s", flush=True)
-        tables[size] = (table, [item["model_name"] for item in items])
-    return tables
+    def seed(self) -> None:
+        for size in self.arguments.sizes:
+            table, items = f"llm_scores-bench-{size}", generate_items(size)
+            started = time.perf_counter()
+            self.moto.create_table(table, items)
+            print(f"  seeded {size} items into {table} in {time.perf_counter() - started:.1f} s", flush=True)
+            self.tables[size] = (table, [item["model_name"] for item in items])
 
+    def prime(self) -> None:
+        """Compiles every tree's .pyc files once, so no measured run pays for bytecode compilation."""
+        environment = {**self.workers.environment, "TABLE_NAME": self.tables[self.arguments.sizes[0]][0]}
+        for side in self.app_sides:
+            modules = "app, bench.baseline_poc, bench.worker" if side == CURRENT else "app"
+            subprocess.run(
+                [sys.executable, "-c", f"import {modules}"], cwd=self.workers.trees[side], env=environment, check=True
+            )
 
-def _summarise(size: SizeResults) -> dict[str, dict[str, Any]]:
-    summary: dict[str, dict[str, Any]] = {}
-    for target in TARGETS:
-        runs = size.runs[target]
-        warm_runs = [run for run in runs if "warm" in run]
-        entry: dict[str, Any] = {
-            "runs": len(runs),
-            "first_request_ms": _median([run["first_request_ms"] for run in runs]),
-            "peak_rss_mb": _median([run["peak_rss_mb"] for run in runs]),
+    def profiles(self) -> dict[str, list[tuple[str, float]]]:
+        environment = self.workers.environment
+        found = {side: import_profile(self.workers.trees[side], environment) for side in self.app_sides}
+        found[BASELINE] = import_profile(PROJECT_ROOT, environment, "bench.baseline_poc")
+        return found
+
+    def import_rounds(self) -> dict[str, list[float]]:
+        """Init does not depend on table size, and on a shared machine it is the noisiest figure:
+        extra import-only processes, interleaved, make its median worth comparing."""
+        samples: dict[str, list[float]] = {side: [] for side in self.sides}
+        for round_index in range(self.arguments.import_runs):
+            for side in rotation(self.sides, round_index):
+                samples[side].append(self.workers.run(side, {"import_only": True}, timeout=120)["import_ms"])
+        print(f"  {self.arguments.import_runs} import-only rounds done", flush=True)
+        return samples
+
+    def stage_runs(self) -> dict[str, list[dict[str, float]]]:
+        stages: dict[str, list[dict[str, float]]] = {CURRENT: [], BASELINE: []}
+        for _ in range(self.arguments.stage_runs):
+            stages[CURRENT].append(self.workers.target("app-stages", {}, timeout=120)["stages_ms"])
+            stages[BASELINE].append(self.workers.target("baseline-stages", {}, timeout=120)["stages_ms"])
+        return stages
+
+    def side_options(self, side: str, round_index: int, size: int) -> dict[str, Any]:
+        table_names = self.tables[size][1]
+        large = size > LARGE_TABLE
+        options: dict[str, Any] = {
+            "item_name": table_names[len(table_names) // 2],
+            "settle_seconds": 2.0 if large else 0,
         }
-        for scenario in SCENARIOS:
-            per_run = [run["warm"][scenario] for run in warm_runs]
-            samples_ms = [[ns / 1e6 for ns in result["samples_ns"]] for result in per_run]
-            entry[scenario] = {
-                "p50_ms": _median([_percentile(samples, 0.50) for samples in samples_ms]),
-                "p99_ms": _median([_percentile(samples, 0.99) for samples in samples_ms]),
-                "p50_ms_per_run": [_percentile(samples, 0.50) for samples in samples_ms],
-                "samples": sum(len(samples) for samples in samples_ms),
-                "runs": len(per_run),
-                "body_bytes": per_run[0]["body_bytes"] if per_run else 0,
-                "payload_bytes": per_run[0]["payload_bytes"] if per_run else 0,
-                "gzip_bytes": per_run[0]["gzip_bytes"] if per_run else 0,
-                "items": per_run[0]["items"] if per_run else 0,
-                "not_hit": sum(result["not_hit"] for result in per_run),
-                "statuses": sorted({status for result in per_run for status in result["statuses"]}),
-            }
-        warm_requests = [sum(run["warm"][s]["requests"] for s in SCENARIOS) for run in warm_runs]
-        warm_calls = [sum(run["warm"][s]["dynamodb_calls"] for s in SCENARIOS) for run in warm_runs]
-        warm_log = [sum(run["warm"][s]["log_bytes"] for s in SCENARIOS) for run in warm_runs]
-        entry["warm_requests_per_run"] = warm_requests
-        entry["warm_dynamodb_calls_per_run"] = warm_calls
-        entry["dynamodb_calls_per_container"] = [
-            run["first_request_dynamodb_calls"] + calls for run, calls in zip(warm_runs, warm_calls, strict=True)
-        ]
-        entry["dynamodb_per_1000"] = _median(
-            [
-                1000 * (run["first_request_dynamodb_calls"] + calls) / (1 + requests)
-                for run, calls, requests in zip(warm_runs, warm_calls, warm_requests, strict=True)
-            ]
-        )
-        entry["first_request_dynamodb_calls"] = _median([run["first_request_dynamodb_calls"] for run in runs])
-        entry["log_bytes_per_request"] = _median(
-            [log / requests for log, requests in zip(warm_log, warm_requests, strict=True)]
-        )
-        entry["first_request_log_bytes"] = _median([run["first_request_log_bytes"] for run in runs])
-        summary[target] = entry
-    return summary
-
-
-def _row(label: str, service: float, baseline: float, unit: str, digits: int = 3, note: str = "") -> str:
-    def show(value: float) -> str:
-        if value != value:
-            return "n/a"
-        return f"{value:,.{digits}f}{unit}" if digits else f"{value:,.0f}{unit}"
-
-    return f"| {label} | {show(service)} | {show(baseline)} | {_ratio(service, baseline)} |{' ' + note if note else ''}"
-
-
-def _table(summaries: dict[int, dict[str, dict[str, Any]]], imports: dict[str, float], import_counts: int) -> list[str]:
-    lines = [
-        "| figure | service | baseline (PoC) | service/baseline |",
-        "|---|---:|---:|---:|",
-        _row(
-            f"import/init, median of {import_counts} fresh processes each",
-            imports["service"],
-            imports["baseline"],
-            " ms",
-            1,
-        ),
-    ]
-    for size, summary in summaries.items():
-        service, baseline = summary["service"], summary["baseline"]
-        lines.append(f"| **{size:,} items** ({service['runs']} + {baseline['runs']} cold runs) | | | |")
-        lines.append(
-            _row(
-                "first request (cache miss), median",
-                service["first_request_ms"],
-                baseline["first_request_ms"],
-                " ms",
-                1,
+        if side in APP_SIDES:
+            options.update(warm_requests=self.arguments.warm_requests, warm_budget_seconds=300.0)
+            if side == CURRENT and round_index == 0:
+                options["walk_limit"] = 1000
+        elif round_index == 0 or not large:
+            # At thousands of items each baseline request is a multi-second moto scan: warm samples come
+            # from the first run only, and the table reports how many there are.
+            options.update(
+                warm_requests=self.arguments.warm_requests, warm_budget_seconds=self.arguments.baseline_warm_seconds
             )
-        )
-        for scenario in SCENARIOS:
-            ours, theirs = service[scenario], baseline[scenario]
-            counts = f"n={ours['samples']:,} / n={theirs['samples']:,}"
-            lines.append(
-                _row(f"warm p50 {SCENARIO_LABELS[scenario]} ({counts})", ours["p50_ms"], theirs["p50_ms"], " ms")
-            )
-            lines.append(_row(f"warm p99 {SCENARIO_LABELS[scenario]}", ours["p99_ms"], theirs["p99_ms"], " ms"))
-        lines.append(
-            _row(
-                "DynamoDB requests per 1,000 requests",
-                service["dynamodb_per_1000"],
-                baseline["dynamodb_per_1000"],
-                "",
-                1,
-            )
-        )
-        lines.append(
-            _row(
-                "log bytes per warm request",
-                service["log_bytes_per_request"],
-                baseline["log_bytes_per_request"],
-                " B",
-                0,
-            )
-        )
-        for scenario in ("list", "item"):
-            items = service[scenario]["items"]
-            for label, key in (
-                (f"response body bytes, {SCENARIO_LABELS[scenario]} ({items} items)", "body_bytes"),
-                (f"gzip body bytes, {SCENARIO_LABELS[scenario]}", "gzip_bytes"),
-                (f"Lambda payload bytes, {SCENARIO_LABELS[scenario]}", "payload_bytes"),
-            ):
-                lines.append(_row(label, service[scenario][key], baseline[scenario][key], " B", 0))
-        lines.append(_row("worker peak RSS, median", service["peak_rss_mb"], baseline["peak_rss_mb"], " MB", 1))
-    return lines
+        return options
 
+    def cold_runs(self, size: int) -> SizeRuns:
+        table, names = self.tables[size]
+        results = SizeRuns(size, self.sides, expected_digest=names_digest(names))
+        rounds = self.arguments.large_cold_runs if size > LARGE_TABLE else self.arguments.cold_runs
+        for round_index in range(rounds):
+            for side in rotation(self.sides, round_index):
+                began = time.perf_counter()
+                result = self.workers.run(side, self.side_options(side, round_index, size), table=table)
+                results.runs[side].append(result)
+                print(
+                    f"  {size:>6,} items run {round_index + 1}/{rounds} {side:<8} import {result['import_ms']:6.1f} ms"
+                    f"  first request {result['first_request_ms']:8.1f} ms  ({time.perf_counter() - began:.1f} s)",
+                    flush=True,
+                )
+        return results
 
-def _checks(
-    sizes: dict[int, SizeResults], summaries: dict[int, dict[str, dict[str, Any]]], imports: dict[str, float]
-) -> list[Check]:
-    checks: list[Check] = []
-    worst = max(
-        (summary["service"][scenario]["p50_ms"], size, scenario)
-        for size, summary in summaries.items()
-        for scenario in SCENARIOS
-    )
-    misses = sum(summary["service"][scenario]["not_hit"] for summary in summaries.values() for scenario in SCENARIOS)
-    checks.append(
-        Check(
-            "cache hit p50 < 1 ms in-process",
-            worst[0] < CACHE_HIT_P50_LIMIT_MS and misses == 0,
-            f"slowest p50 {worst[0]:.3f} ms ({SCENARIO_LABELS[worst[2]]} at {worst[1]:,} items); "
-            f"{misses} warm request(s) not served as HIT",
-        )
-    )
-    smallest, largest = min(summaries), max(summaries)
-    small_p50 = summaries[smallest]["service"]["list"]["p50_ms"]
-    large_p50 = summaries[largest]["service"]["list"]["p50_ms"]
-    checks.append(
-        Check(
-            f"{largest:,}-item warm p50 within {SCALE_RATIO_LIMIT:g}× of {smallest:,}-item (default page)",
-            large_p50 <= SCALE_RATIO_LIMIT * small_p50,
-            f"{large_p50:.3f} ms / {small_p50:.3f} ms = {large_p50 / small_p50:.2f}× "
-            f"(pages of {summaries[largest]['service']['list']['items']} vs "
-            f"{summaries[smallest]['service']['list']['items']} items)",
-        )
-    )
-    walk = next(run["walk"] for run in sizes[largest].runs["service"] if "walk" in run)
-    checks.append(
-        Check(
-            f"full {largest:,}-item walk (limit=1000, following next_token) returns every item exactly once",
-            walk["names"] == walk["unique_names"] == largest and walk["names_digest"] == sizes[largest].expected_digest,
-            f"{walk['names']:,} names, {walk['unique_names']:,} unique, {walk['pages']} pages, "
-            f"names {'match' if walk['names_digest'] == sizes[largest].expected_digest else 'DIFFER from'} the table",
-        )
-    )
-    burst_details = []
-    burst_ok = True
-    for size, summary in summaries.items():
-        pages_of_one_scan = summary["baseline"]["first_request_dynamodb_calls"]
-        per_container = summary["service"]["dynamodb_calls_per_container"]
-        warm_calls = summary["service"]["warm_dynamodb_calls_per_run"]
-        burst_ok &= all(calls == pages_of_one_scan for calls in per_container) and not any(warm_calls)
-        burst_details.append(
-            f"{size:,} items: {per_container} calls per container over "
-            f"{summary['service']['warm_requests_per_run'][0] + 1:,} requests, one scan = {pages_of_one_scan:g} page(s)"
-        )
-    checks.append(Check("at most one DynamoDB read burst per container per TTL", burst_ok, "; ".join(burst_details)))
-    checks.append(
-        Check(
-            f"cold init no worse than a plain boto3-resource Lambda (×{IMPORT_TOLERANCE:.2f})",
-            imports["paired_ratio"] <= IMPORT_TOLERANCE,
-            f"median of back-to-back pair ratios {imports['paired_ratio']:.3f}× "
-            f"(medians: service {imports['service']:.1f} ms, baseline {imports['baseline']:.1f} ms "
-            f"= {imports['service'] / imports['baseline']:.3f}×)",
-        )
-    )
-    return checks
-
-
-def _memory_lines(memory: dict[int, dict[str, Any]]) -> list[str]:
-    lines = [
-        "| items | snapshot retained (tracemalloc) | refresh peak (tracemalloc) | 8 unfiltered views | every view "
-        "(11 providers) | parse + build (no tracing) | process peak RSS with snapshot + every view |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for count, figures in memory.items():
-        lines.append(
-            f"| {count:,} | {figures['snapshot_mb']:.1f} MB | {figures['build_peak_mb']:.1f} MB | "
-            f"{figures['unfiltered_views_mb']:.1f} MB | {figures['every_view_mb']:.1f} MB | "
-            f"{figures['build_ms']:,.0f} ms | {figures['container_peak_rss_mb']:.1f} MB |"
-        )
-    return lines
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 5000], help="table sizes (default: 50 5000)")
-    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per target at the small size")
-    parser.add_argument(
-        "--large-cold-runs",
-        type=int,
-        default=3,
-        help="fresh processes per target at sizes over 1,000 items (each cold read takes seconds on moto)",
-    )
-    parser.add_argument("--warm-requests", type=int, default=2000, help="warm requests per scenario per service run")
-    parser.add_argument(
-        "--baseline-warm-seconds",
-        type=float,
-        default=2.0,
-        help="time budget per scenario for the baseline's warm requests (it scans every time; at least one runs)",
-    )
-    parser.add_argument(
-        "--import-runs", type=int, default=20, help="extra import-only fresh processes per target (init is noisy)"
-    )
-    parser.add_argument("--stage-runs", type=int, default=5, help="fresh processes timing each import stage")
-    parser.add_argument("--memory-sizes", type=int, nargs="*", default=[5000, 50000], help="snapshot footprint sizes")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 runs, 200 warm requests, small sizes")
-    parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the raw results (JSON)")
-    arguments = parser.parse_args(argv)
-    if arguments.quick:
-        arguments.sizes, arguments.cold_runs, arguments.large_cold_runs = [50, 500], 2, 2
-        arguments.warm_requests, arguments.baseline_warm_seconds = 200, 0.5
-        arguments.memory_sizes, arguments.import_runs, arguments.stage_runs = [500], 2, 1
-
-    started = time.perf_counter()
-    machine = _machine()
-    print(
-        f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
-        f"load average {machine['load_average_at_start'][0]:.2f}",
-        flush=True,
-    )
-    port = local_stack.free_port()
-    moto = local_stack.start_moto(port)
-    try:
-        environment = local_stack.local_environment(port)
-        # moto reads a 1 MB Scan page in seconds, not DynamoDB's few hundred ms: the production 1 s timeout
-        # would turn the 5,000-item cold read into retries and 503s.
-        environment["DYNAMODB_READ_TIMEOUT_SECONDS"] = "30"
-        os.environ.update(environment)
-        print(f"moto server on 127.0.0.1:{port}; seeding", flush=True)
-        tables = _seed_tables(arguments.sizes)
-
-        # Priming: compile .pyc files once so no measured run pays for bytecode compilation.
-        subprocess.run(
-            [sys.executable, "-c", "import app, bench.baseline_poc, bench.worker"],
-            cwd=PROJECT_ROOT,
-            env={**environment, "TABLE_NAME": tables[arguments.sizes[0]][0]},
-            check=True,
-        )
-        profiles = {
-            "service": _import_profile("app", environment),
-            "baseline": _import_profile("bench.baseline_poc", environment),
-        }
-
-        # Init does not depend on table size, and on a shared machine it is the noisiest figure:
-        # extra import-only processes, alternating, make its median worth comparing.
-        import_only: dict[str, list[float]] = {target: [] for target in TARGETS}
-        for run in range(arguments.import_runs):
-            for target in TARGETS if run % 2 == 0 else TARGETS[::-1]:
-                result = _worker(target, {"import_only": True}, environment, timeout=120)
-                import_only[target].append(result["import_ms"])
-        print(f"  {arguments.import_runs} import-only runs per target done", flush=True)
-        stage_runs: dict[str, list[dict[str, float]]] = {"service": [], "baseline": []}
-        for _ in range(arguments.stage_runs):
-            for target in TARGETS:
-                stage_runs[target].append(_worker(f"{target}-stages", {}, environment, timeout=120)["stages_ms"])
-
-        sizes: dict[int, SizeResults] = {}
-        for size in arguments.sizes:
-            table, names = tables[size]
-            results = SizeResults(size)
-            results.expected_digest = hashlib.blake2b("\n".join(sorted(names)).encode(), digest_size=16).hexdigest()
-            large = size > 1000
-            runs = arguments.large_cold_runs if large else arguments.cold_runs
-            worker_environment = {**environment, "TABLE_NAME": table}
-            for run in range(runs):
-                order = TARGETS if run % 2 == 0 else TARGETS[::-1]
-                for target in order:
-                    options: dict[str, Any] = {
-                        "item_name": names[len(names) // 2],
-                        "settle_seconds": 2.0 if large else 0,
-                    }
-                    if target == "service":
-                        options.update(warm_requests=arguments.warm_requests, warm_budget_seconds=300.0)
-                        if run == 0:
-                            options["walk_limit"] = 1000
-                    elif run == 0 or not large:
-                        # At thousands of items each baseline request is a multi-second moto scan: warm samples
-                        # come from the first run only, and the table reports how many there are.
-                        options.update(
-                            warm_requests=arguments.warm_requests, warm_budget_seconds=arguments.baseline_warm_seconds
-                        )
-                    began = time.perf_counter()
-                    result = _worker(target, options, worker_environment, timeout=900)
-                    results.runs[target].append(result)
-                    print(
-                        f"  {size:>6,} items run {run + 1}/{runs} {target:<8} import {result['import_ms']:6.1f} ms"
-                        f"  first request {result['first_request_ms']:8.1f} ms  ({time.perf_counter() - began:.1f} s)",
-                        flush=True,
-                    )
-            sizes[size] = results
-
-        memory: dict[int, dict[str, Any]] = {}
-        for count in arguments.memory_sizes:
-            memory[count] = _worker("memory", {"items": count}, environment, timeout=900)
+    def memory(self) -> dict[int, dict[str, Any]]:
+        measured = {}
+        for count in self.arguments.memory_sizes:
+            measured[count] = self.workers.target("memory", {"items": count})
             print(f"  memory at {count:,} items measured", flush=True)
-    finally:
-        local_stack.stop(moto)
+        return measured
 
-    import_samples = {
-        target: import_only[target] + [run["import_ms"] for size in sizes.values() for run in size.runs[target]]
-        for target in TARGETS
-    }
-    imports = {target: _median(samples) for target, samples in import_samples.items()}
-    # Each import-only pair ran back to back, so the pair's ratio cancels most of the machine's momentary load.
-    imports["paired_ratio"] = _median(
-        [ours / theirs for ours, theirs in zip(import_only["service"], import_only["baseline"], strict=True)]
-    )
-    summaries = {size: _summarise(results) for size, results in sizes.items()}
-    checks = _checks(sizes, summaries, imports)
-    machine["load_average_at_end"] = os.getloadavg()
-    elapsed = time.perf_counter() - started
+    def miss_share(self) -> dict[str, dict[str, Any]]:
+        options = {
+            **MISS_SHARE_OPTIONS,
+            "ping_interval_seconds": WARMUP_INTERVAL_MINUTES * 60,
+            "items": generate_items(3),
+        }
+        shares = {}
+        for side in self.app_sides:
+            shares[side] = self.workers.target("miss-share", options, project_dir=self.workers.trees[side], timeout=300)
+        print("  MISS share simulated", flush=True)
+        return shares
 
-    print()
-    print(
-        f"## Benchmark: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
-        f"load average {machine['load_average_at_start'][0]:.2f} → {machine['load_average_at_end'][0]:.2f}"
-    )
-    print()
-    print("In-process `app.app(event, context)` (service) and `baseline_poc.handler(event, context)` (PoC),")
-    print("each cold run a fresh process, DynamoDB = moto server on loopback. Medians across runs.")
-    print("The baseline follows LastEvaluatedKey to be fair; the real PoC stopped at the first 1 MB page.")
-    print()
-    print("\n".join(_table(summaries, imports, len(import_samples["service"]))))
-    print()
-    for target in TARGETS:
-        stages = {name: _median([run[name] for run in stage_runs[target]]) for name in stage_runs[target][0]}
-        shown = "; ".join(f"{name} {ms:.0f} ms" for name, ms in stages.items())
-        print(f"init by stage, median of {len(stage_runs[target])} fresh processes ({target}): {shown}")
-    for target in TARGETS:
-        top = ", ".join(f"{name} {ms:.0f} ms" for name, ms in profiles[target][:7])
-        print(f"-X importtime, self time by package ({target}): {top}")
-    if memory:
-        print()
-        print("Snapshot memory (same parse and Snapshot code as a refresh, no network):")
-        print()
-        print("\n".join(_memory_lines(memory)))
-    print()
-    print("## Targets")
-    for check in checks:
-        print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.detail}")
-    print()
-    print(f"benchmark took {elapsed:.0f} s; raw results in {arguments.output.relative_to(PROJECT_ROOT)}")
+    def run(self, machine_facts: dict[str, Any]) -> BenchResults:
+        self.seed()
+        self.prime()
+        # Seconds, and the likeliest to break on a tree mid-change: first, before the minutes of cold runs.
+        miss_share = self.miss_share()
+        profiles = self.profiles()
+        import_only = self.import_rounds()
+        stages = self.stage_runs()
+        sizes = {size: self.cold_runs(size) for size in self.arguments.sizes}
+        memory = self.memory()
+        imports, import_samples = import_figures(import_only, sizes)
+        return BenchResults(
+            machine_facts,
+            self.arguments.against,
+            sizes,
+            imports,
+            import_samples,
+            profiles=profiles,
+            stages=stages,
+            memory=memory,
+            miss_share=miss_share,
+        )
 
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    for results in sizes.values():
-        for runs in results.runs.values():
+
+def _environment(endpoint: str) -> dict[str, str]:
+    environment = local_stack.local_environment(endpoint)
+    # moto reads a 1 MB Scan page in seconds, not DynamoDB's few hundred ms: the production 1 s timeout
+    # would turn the 5,000-item cold read into retries and 503s.
+    environment["DYNAMODB_READ_TIMEOUT_SECONDS"] = "30"
+    return environment
+
+
+def write_results(path: Path, results: BenchResults, checks: list[targets.Check]) -> None:
+    """The raw figures as JSON, without the per-request samples (the summaries keep their percentiles)."""
+    for size in results.sizes.values():
+        for runs in size.runs.values():
             for run in runs:
                 for scenario in run.get("warm", {}).values():
                     scenario.pop("samples_ns", None)
-    arguments.output.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "elapsed_seconds": elapsed,
-                "imports_ms": imports,
-                "import_samples_ms": import_samples,
-                "import_profiles_ms": profiles,
-                "import_stages_ms": stage_runs,
-                "summaries": {str(size): summary for size, summary in summaries.items()},
-                "memory": {str(count): figures for count, figures in memory.items()},
-                "checks": [check.__dict__ for check in checks],
-                "runs": {str(size): results.runs for size, results in sizes.items()},
-            },
-            indent=2,
-        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "machine": results.machine,
+        "against": results.against_ref,
+        "elapsed_seconds": results.elapsed_seconds,
+        "imports_ms": results.imports,
+        "import_samples_ms": results.import_samples,
+        "import_profiles_ms": results.profiles,
+        "import_stages_ms": results.stages,
+        "summaries": {str(size): summary for size, summary in results.summaries.items()},
+        "memory": {str(count): figures for count, figures in results.memory.items()},
+        "miss_share": results.miss_share,
+        "checks": [{**check.__dict__, "status": check.status} for check in checks],
+        "runs": {str(size): runs.runs for size, runs in results.sizes.items()},
+    }
+    path.write_text(json.dumps(document, indent=2, default=str))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    started = time.perf_counter()
+    facts = machine()
+    print(
+        f"machine: {facts['cpu']}, {facts['cores']} cores, Python {facts['python']}, "
+        f"load average {facts['load_average_at_start'][0]:.2f}",
+        flush=True,
     )
-    return 0 if all(check.passed for check in checks) else 1
+    with against_tree(arguments.against) as other, tempfile.TemporaryDirectory(prefix="llm-scores-bench-logs-") as logs:
+        trees = {CURRENT: PROJECT_ROOT, **({AGAINST: other} if other else {})}
+        moto = local_stack.Moto.start()
+        try:
+            print(f"moto server at {moto.endpoint}; seeding", flush=True)
+            workers = Workers(_environment(moto.endpoint), Path(logs), trees)
+            results = Benchmark(arguments, workers, moto).run(facts)
+        finally:
+            moto.stop()
+    facts["load_average_at_end"] = os.getloadavg()
+    results.elapsed_seconds = time.perf_counter() - started
+    checks = targets.evaluate(results)
+    print()
+    print(report.render(results, checks))
+    print()
+    print(f"benchmark took {results.elapsed_seconds:.0f} s; raw results in {arguments.output}")
+    write_results(arguments.output, results, checks)
+    return 0 if targets.all_passed(checks) else 1
 
 
 if __name__ == "__main__":

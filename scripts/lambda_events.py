@@ -2,6 +2,8 @@
 
 Used by tests and benchmarks that drive `app.app(event, context)` in-process,
 the way API Gateway's REST proxy integration and the warm-up function call it.
+It lives in `scripts/`, not `tests/`, because the benchmark needs it too and
+nothing outside `tests/` may import from there.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 ROUTES = ("/llms/{model_name}", "/llms", "/health")
+# The key the warmer's pings carry (chalicelib.warmup.WARMUP_EVENT_KEY). Spelled out here because it is
+# the wire format between two deployed functions, and the benchmark sends it to older trees too.
+WARMUP_EVENT_KEY = "llm_scores_warmup"
 
 
 def _resource_for(path: str) -> tuple[str, dict[str, str] | None]:
@@ -52,6 +57,11 @@ def api_gateway_event(
         "body": None,
         "isBase64Encoded": False,
     }
+
+
+def warmup_event(hold_milliseconds: int = 0) -> dict[str, Any]:
+    """The payload the warm-up function invokes the API function with."""
+    return {WARMUP_EVENT_KEY: {"hold_milliseconds": hold_milliseconds}}
 
 
 @dataclass

@@ -1,0 +1,280 @@
+"""The benchmark's own logic, without a benchmark run: statistics, targets, the report and the MISS-share simulation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench import app_tree, report, targets
+from bench.container import run_miss_share
+from bench.items import generate_items
+from bench.miss_share import FakeClock, simulate, timeline
+from bench.run import rotation
+from bench.stats import format_ratio, median, percentile
+from bench.summary import AGAINST, BASELINE, CURRENT, SCENARIOS, BenchResults, SizeRuns, import_figures
+from chalicelib import service
+from chalicelib.cache import SnapshotCache
+from chalicelib.repository import ScanResult
+from chalicelib.service import build_cache
+from chalicelib.warmup import PING_FRESHNESS_SECONDS, WARMUP_INTERVAL_MINUTES
+
+from .conftest import unit_settings
+
+# --- statistics ---------------------------------------------------------------------------------------------
+
+
+def test_percentile_is_an_observed_sample_by_nearest_rank() -> None:
+    samples = list(range(1, 101))
+    assert percentile(samples, 0.50) == 50
+    assert percentile(samples, 0.99) == 99
+    assert percentile(samples, 1.0) == 100
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile(samples, 0.07) == 7
+
+
+def test_percentile_and_median_of_nothing_are_nan() -> None:
+    assert math.isnan(percentile([], 0.5))
+    assert math.isnan(median([]))
+
+
+def test_ratio_prints_tiny_values_as_a_fraction_and_missing_ones_as_na() -> None:
+    assert format_ratio(1.0, 2.0) == "0.5×"
+    assert format_ratio(1.0, 345.0) == "1/345"
+    assert format_ratio(1.0, 0.0) == "n/a"
+    assert format_ratio(math.nan, 1.0) == "n/a"
+
+
+def test_rotation_puts_every_side_in_every_position_once_per_cycle() -> None:
+    sides = [CURRENT, AGAINST, BASELINE]
+    orders = [rotation(sides, index) for index in range(3)]
+    for position in range(3):
+        assert sorted(order[position] for order in orders) == sorted(sides)
+    assert rotation(sides, 3) == orders[0]
+
+
+# --- summaries and targets ----------------------------------------------------------------------------------
+
+
+def _scenario(p50_us: float, log_bytes: int, requests: int = 10) -> dict[str, Any]:
+    return {
+        "samples_ns": [int(p50_us * 1000)] * requests,
+        "statuses": [200],
+        "not_hit": 0,
+        "requests": requests,
+        "dynamodb_calls": 0,
+        "log_bytes": log_bytes * requests,
+        "hit_log_bytes_median": log_bytes,
+        "hit_log_bytes_max": log_bytes,
+        "body_bytes": 100,
+        "payload_bytes": 150,
+        "gzip_bytes": 80,
+        "items": 1,
+    }
+
+
+def _run(p50_us: float, log_bytes: int, *, scan_pages: int = 1, walk_items: int | None = None) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "import_ms": 200.0,
+        "first_request_ms": 50.0,
+        "first_request_dynamodb_calls": scan_pages,
+        "first_request_log_bytes": 700,
+        "peak_rss_mb": 60.0,
+        "warm": {scenario: _scenario(p50_us, log_bytes) for scenario in SCENARIOS},
+    }
+    if walk_items is not None:
+        run["walk"] = {"names": walk_items, "unique_names": walk_items, "names_digest": "d", "pages": 1}
+    return run
+
+
+def _results(
+    current_p50_us: float = 50.0,
+    current_log_bytes: int = 250,
+    against_p50_us: float | None = None,
+    miss_share: dict[str, dict[str, Any]] | None = None,
+) -> BenchResults:
+    sides = [CURRENT, BASELINE] + ([AGAINST] if against_p50_us is not None else [])
+    sizes = {}
+    for size in (50, 5000):
+        runs = SizeRuns(size, sides, expected_digest="d")
+        runs.runs[CURRENT].append(_run(current_p50_us, current_log_bytes, walk_items=size))
+        runs.runs[BASELINE].append(_run(90_000.0, 110))
+        if against_p50_us is not None:
+            runs.runs[AGAINST].append(_run(against_p50_us, 600))
+        sizes[size] = runs
+    import_only = {side: [200.0, 210.0] for side in sides}
+    imports, samples = import_figures(import_only, sizes)
+    return BenchResults(
+        machine={"cpu": "test", "cores": 2, "python": "3.11", "load_average_at_start": (0.1, 0.1, 0.1)},
+        against_ref="abc1234" if against_p50_us is not None else None,
+        sizes=sizes,
+        imports=imports,
+        import_samples=samples,
+        miss_share=miss_share or {},
+    )
+
+
+def _check(results: BenchResults, name_part: str) -> targets.Check:
+    return next(check for check in targets.evaluate(results) if name_part in check.name)
+
+
+def test_warm_p50_target_is_not_checked_without_against_and_fails_nothing() -> None:
+    checks = targets.evaluate(_results())
+    check = next(check for check in checks if "AGAINST" in check.name)
+    assert check.status == "NOT CHECKED"
+    assert targets.all_passed([check])
+
+
+def test_warm_p50_target_passes_at_half_of_against_and_fails_above() -> None:
+    assert _check(_results(current_p50_us=50.0, against_p50_us=100.0), "AGAINST").status == "PASS"
+    failed = _check(_results(current_p50_us=60.0, against_p50_us=100.0), "AGAINST")
+    assert failed.status == "FAIL"
+    assert "0.600×" in failed.detail
+
+
+def test_log_target_judges_the_mean_bytes_of_a_warm_hit() -> None:
+    assert _check(_results(current_log_bytes=300), "log bytes").passed is True
+    assert _check(_results(current_log_bytes=301), "log bytes").passed is False
+
+
+def _simulated(pinged_misses: int) -> dict[str, dict[str, Any]]:
+    pinged = {"user_requests": 3600, "user_misses": pinged_misses, "pings": 12, "share": pinged_misses / 3600}
+    unpinged = {"user_requests": 3600, "user_misses": 13, "pings": 0, "share": 13 / 3600}
+    return {CURRENT: {"pinged": pinged, "unpinged": unpinged}}
+
+
+def test_pinged_miss_share_target_needs_zero_misses_and_is_not_checked_without_a_simulation() -> None:
+    assert _check(_results(miss_share=_simulated(0)), "MISS").status == "PASS"
+    assert _check(_results(miss_share=_simulated(1)), "MISS").status == "FAIL"
+    assert _check(_results(), "MISS").status == "NOT CHECKED"
+
+
+def test_issue_5_targets_still_pass_on_a_good_run() -> None:
+    checks = targets.evaluate(_results(against_p50_us=200.0, miss_share=_simulated(0)))
+    assert [check.status for check in checks] == ["PASS"] * len(checks), [check.detail for check in checks]
+
+
+def test_import_figures_pair_each_round_back_to_back() -> None:
+    imports, samples = import_figures({CURRENT: [100.0, 300.0], BASELINE: [200.0, 300.0]}, {})
+    assert imports[f"paired_ratio_{BASELINE}"] == pytest.approx((0.5 + 1.0) / 2)
+    assert math.isnan(imports[f"paired_ratio_{AGAINST}"])
+    assert samples[CURRENT] == [100.0, 300.0]
+
+
+# --- report rendering ---------------------------------------------------------------------------------------
+
+
+def test_two_sided_table_has_a_ratio_column_and_prints_missing_values_as_na() -> None:
+    rows = ["50 items", report.Figure("warm p50", {CURRENT: 50.0, AGAINST: 100.0}, " µs", 0)]
+    rows.append(report.Figure("only current", {CURRENT: 1.0}, " ms", 1))
+    lines = report.render_table(rows, (CURRENT, AGAINST), report.side_labels("abc1234"))
+    assert lines[0] == "| figure | current | AGAINST `abc1234` | current/against |"
+    assert lines[1] == "|---|---:|---:|---:|"
+    assert lines[2] == "| **50 items** | | | |"
+    assert lines[3] == "| warm p50 | 50 µs | 100 µs | 0.5× |"
+    assert lines[4] == "| only current | 1.0 ms | n/a | n/a |"
+
+
+def test_one_sided_table_has_no_ratio_column() -> None:
+    lines = report.render_table([report.Figure("x", {CURRENT: 2.0}, " B", 0)], (CURRENT,), report.side_labels(None))
+    assert lines == ["| figure | current |", "|---|---:|", "| x | 2 B |"]
+
+
+def test_report_shows_against_side_by_side_and_every_target() -> None:
+    results = _results(against_p50_us=200.0)
+    checks = targets.evaluate(results)
+    text = report.render(results, checks)
+    assert "### Issue 13: current against `abc1234`" in text
+    assert "| warm p50 GET /llms (default page) | 50 µs | 200 µs | 0.25× |" in text
+    assert "### Issue 5: current against the PoC baseline" in text
+    for check in checks:
+        assert f"{check.status:<11}  {check.name}" in text
+
+
+# --- the MISS-share simulation ------------------------------------------------------------------------------
+
+
+def test_timeline_starts_with_a_ping_and_never_ties_users_with_pings() -> None:
+    events = timeline(600, users_per_minute=2, ping_interval_seconds=300)
+    assert events[0] == (0.0, "ping")
+    assert [kind for _, kind in events].count("ping") == 2
+    assert [kind for _, kind in events].count("user") == 20
+    ping_times = {moment for moment, kind in events if kind == "ping"}
+    assert all(moment not in ping_times for moment, kind in events if kind == "user")
+
+
+def _cache(clock: FakeClock, jitter_draw: float = 1.0) -> SnapshotCache:
+    """The cache as the service builds it, on the fake clock, with a fixed jitter draw.
+
+    A draw of 1 gives the shortest TTL the settings allow: 270 s of a 300 s TTL, shorter than the ping interval.
+    """
+    settings = unit_settings(CACHE_TTL_SECONDS="300", CACHE_TTL_JITTER_RATIO="0.1")
+    return build_cache(settings, lambda: ScanResult([], 0, 1, 0.0), clock=clock, rand=lambda: jitter_draw)
+
+
+def test_refresh_ahead_pings_leave_no_user_a_miss() -> None:
+    clock = FakeClock()
+    cache = _cache(clock)
+    outcome = simulate(
+        clock,
+        lambda: cache.read().state,
+        lambda: cache.read(fresh_for_at_least=PING_FRESHNESS_SECONDS),
+        ping_interval_seconds=WARMUP_INTERVAL_MINUTES * 60,
+    )
+    assert (outcome.user_requests, outcome.user_misses, outcome.pings) == (3600, 0, 12)
+    assert outcome.share == 0
+
+
+def test_pings_that_only_read_do_not_stop_users_missing_when_the_ttl_is_shorter_than_the_interval() -> None:
+    clock = FakeClock()
+    cache = _cache(clock)
+    outcome = simulate(clock, lambda: cache.read().state, cache.read)
+    # The 270 s snapshot always expires between pings, so users reload it (at 270.5 s, 540.5 s, ...) and
+    # every ping then finds it fresh: 13 misses in the hour, as if there were no pings at all.
+    assert outcome.user_misses == 13
+    assert outcome.share == pytest.approx(13 / 3600)
+
+
+def test_an_unpinged_container_misses_first_and_once_per_ttl() -> None:
+    clock = FakeClock()
+    cache = _cache(clock, jitter_draw=0.0)
+    outcome = simulate(clock, lambda: cache.read().state, None)
+    # Users at 0.5 s, 300.5 s, ...: each finds the 300 s snapshot just expired.
+    assert (outcome.user_misses, outcome.pings) == (12, 0)
+
+
+@pytest.fixture
+def restore_service() -> Iterator[None]:
+    previous = service.configure(None)
+    yield
+    service.configure(previous)
+
+
+def test_miss_share_through_the_handler_counts_what_users_were_told(restore_service: None) -> None:
+    from app import app
+
+    options = {
+        "items": generate_items(2),
+        "duration_seconds": 3600,
+        "users_per_minute": 2,
+        "ping_interval_seconds": WARMUP_INTERVAL_MINUTES * 60,
+    }
+    result = run_miss_share(app, options)
+    assert result["refresh_ahead_seconds"] == PING_FRESHNESS_SECONDS
+    assert result["pinged"]["user_misses"] == 0
+    assert result["pinged"]["pings"] == 12
+    assert result["unpinged"]["user_misses"] >= 1
+    assert result["unpinged"]["user_requests"] == 120
+
+
+def test_counting_dynamodb_calls_swaps_in_an_instrumented_client_without_private_names(
+    dynamodb: Any, restore_service: None
+) -> None:
+    calls: list[str] = []
+    assert app_tree.has_service_object()
+    app_tree.count_dynamodb_calls(lambda model, **_: calls.append(model.name))
+    service.current_service().repository.scan_all()
+    assert calls == ["Scan"]
