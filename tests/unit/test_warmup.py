@@ -69,13 +69,14 @@ def test_zero_concurrency_invokes_nothing():
     stubber.assert_no_pending_responses()
 
 
-def test_scheduled_event_reaches_the_warmer(monkeypatch):
+def test_scheduled_event_reaches_the_warmer(log_lines):
     import app as app_module
 
-    seen = []
-    monkeypatch.setattr(app_module, "warm_api", lambda current: seen.append(current) or {"requested": 0})
+    # The unit stage warms nothing (WARMUP_CONCURRENCY unset), so the warmer reports and invokes no one.
     with Client(app_module.app, stage_name="dev") as client:
         result = client.lambda_.invoke(
             "warm_up", client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
         )
-    assert result.payload == {"requested": 0} and len(seen) == 1
+    assert result.payload == {"requested": 0, "succeeded": 0, "failed": 0, "distinct_containers": 0}
+    (line,) = log_lines()
+    assert line["message"] == "warm-up" and line["WarmupInvocations"] == 0
