@@ -122,8 +122,23 @@ bench: install ## benchmark against the PoC baseline on a local moto server (~5 
 	$(BIN)/python -m bench.run $(if $(AGAINST),--against $(AGAINST)) $(if $(QUICK),--quick)
 
 # Mirrors the prod stage: 1024 MB arm64, REST API, X-Ray on.
-cost: install ## monthly AWS bill at 1M, 100M and 2.6B requests, and the biggest lever at each
+cost: install ## monthly AWS bill at 1M, 100M and 2.6B requests, the biggest lever at each, and every option's price
 	$(BIN)/python scripts/cost_model.py --scenarios --xray
+
+# Every request to a deployed stage is billed and counts against its throttle: load prod only in an agreed
+# window (docs/load-testing.md). Users arrive over a minute and each makes 1 request/s, as docs/capacity.md
+# counts them (LOAD_REQUESTS_PER_SECOND changes it; set it empty for think time instead); MINUTES may be 0.5.
+.PHONY: load
+load: install ## locust, headless, against a stage: make load URL=https://… [USERS=100] [MINUTES=5]; CSV and HTML in build/load/
+	@test -n "$(URL)" || { echo "usage: make load URL=https://<id>.execute-api.<region>.amazonaws.com/api [USERS=100] [MINUTES=5]" >&2; exit 2; }
+	@users="$(or $(USERS),100)"; seconds=$$(awk 'BEGIN { printf "%d", ("$(or $(MINUTES),5)" + 0) * 60 }'); \
+	case "$$users" in ''|*[!0-9]*|0) echo "make load: USERS must be a whole number above 0" >&2; exit 2;; esac; \
+	[ "$$seconds" -ge 1 ] || { echo "make load: MINUTES must be a number, at least 1/60" >&2; exit 2; }; \
+	mkdir -p build/load; \
+	export LOAD_REQUESTS_PER_SECOND="$${LOAD_REQUESTS_PER_SECOND-1}"; \
+	set -x; $(BIN)/locust -f loadtest/locustfile.py --host "$(URL)" --headless --users "$$users" \
+		--spawn-rate $$(( (users + 59) / 60 )) --run-time "$${seconds}s" --stop-timeout 10 \
+		--csv build/load/load --html build/load/load.html
 
 clean: ## remove the venv, build output and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

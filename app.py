@@ -4,7 +4,8 @@ from chalice.app import Rate, Response
 
 from chalicelib import lifecycle
 from chalicelib.config import settings
-from chalicelib.contract import HEALTH, ITEM, LIST, METHODS
+from chalicelib.contract import HEALTH, ITEM, LIST, ROUTE_METHODS
+from chalicelib.cors import add_cors_headers, answer_options
 from chalicelib.observability import log_request
 from chalicelib.responses import answer_head_like_get
 from chalicelib.service import current_service
@@ -16,7 +17,10 @@ app = WarmableChalice(
     on_warmup=lambda hold_milliseconds: answer_ping(current_service(), hold_milliseconds),
     configure_logs=False,
 )
+# Outermost, so the framework's own errors carry the CORS headers too (chalicelib/cors.py).
+app.register_middleware(add_cors_headers, "http")
 app.register_middleware(log_request, "http")
+app.register_middleware(answer_options, "http")
 app.register_middleware(answer_head_like_get, "http")
 lifecycle.install(current_service())
 
@@ -24,17 +28,17 @@ lifecycle.install(current_service())
 ANY_CONTENT_TYPE = ["*/*"]
 
 
-@app.route(LIST.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+@app.route(LIST.path, methods=list(ROUTE_METHODS), content_types=ANY_CONTENT_TYPE)
 def list_llms() -> Response:
     return current_service().list_llms(app.current_request)
 
 
-@app.route(ITEM.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+@app.route(ITEM.path, methods=list(ROUTE_METHODS), content_types=ANY_CONTENT_TYPE)
 def get_llm(model_name: str) -> Response:
     return current_service().get_llm(app.current_request, model_name)
 
 
-@app.route(HEALTH.path, methods=list(METHODS), content_types=ANY_CONTENT_TYPE)
+@app.route(HEALTH.path, methods=list(ROUTE_METHODS), content_types=ANY_CONTENT_TYPE)
 def health() -> Response:
     return current_service().health(app.current_request)
 

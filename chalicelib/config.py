@@ -7,6 +7,7 @@ producing a service that silently runs with the wrong timeouts.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,6 +43,24 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: in
     return int(value)
 
 
+# What a browser sends as `Origin`: scheme, host and optional port, nothing after (RFC 6454 serialisation).
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+ANY_ORIGIN = "*"
+
+
+def _origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of origins, lower-cased; empty (the default) turns CORS off."""
+    origins = tuple(dict.fromkeys(part.strip().lower() for part in environ.get(name, "").split(",") if part.strip()))
+    if ANY_ORIGIN in origins and len(origins) > 1:
+        raise ConfigurationError(f"{name}: {ANY_ORIGIN!r} allows every origin and cannot be combined with others")
+    for origin in origins:
+        if origin != ANY_ORIGIN and not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"{name}: {origin!r} is not an origin: write scheme://host[:port], with no path or trailing slash"
+            )
+    return origins
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -63,6 +82,8 @@ class Settings:
     service_name: str
     metrics_namespace: str
     log_level: str
+    # Origins whose browsers may read answers (chalicelib/cors.py); empty, the default, turns CORS off.
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +115,7 @@ class Settings:
             service_name=env.get("POWERTOOLS_SERVICE_NAME", "llm-scores"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "LLMScores"),
             log_level=log_level,
+            cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
         )
 
 

@@ -58,3 +58,6 @@ HEALTH = Route("/health", frozenset({"deep"}), _EVERY_ROUTE_ERRORS | {DEPENDENCY
 ROUTES = {route.path: route for route in (LIST, ITEM, HEALTH)}
 # Every route is a read: HEAD answers like GET without the body (RFC 9110 §9.3.2).
 METHODS = ("GET", "HEAD")
+# What every route declares: OPTIONS too, so API Gateway hands CORS preflights to the function. It is
+# answered only when CORS is on and refused with 405 like any other method otherwise (chalicelib/cors.py).
+ROUTE_METHODS = (*METHODS, "OPTIONS")

@@ -1,20 +1,26 @@
 """Load profile for the LLM Scores API; point it at any base URL.
 
+    make load URL=https://<api-id>.execute-api.<region>.amazonaws.com/api USERS=500 MINUTES=5
     locust -f loadtest/locustfile.py --host http://127.0.0.1:8000
-    locust -f loadtest/locustfile.py --host https://<api-id>.execute-api.<region>.amazonaws.com/api \
-        --headless -u 500 -r 50 -t 5m --csv out/load
 
 The mix is what a catalogue client does: the default listing (cache hits), filtered and sorted
 pages, whole paginated walks following `next_token`, single models, and conditional GETs that
 revalidate with `If-None-Match` (a 304 is a success). Any 5xx, transport error or unexpected
-status is a failure. LOAD_WAIT_MIN / LOAD_WAIT_MAX set each user's think time in seconds.
+status is a failure.
+
+Pace: LOAD_REQUESTS_PER_SECOND paces each user to that many requests a second, walks included,
+which is how docs/capacity.md counts users (`make load` sets 1). Without it, each user thinks for
+LOAD_WAIT_MIN to LOAD_WAIT_MAX seconds (default 1-3) between tasks: about 0.8 requests a second,
+since a walk is several requests.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from locust import between, events, task
@@ -41,12 +47,34 @@ def _print_status_classes(environment: Any, **_: Any) -> None:
         environment.process_exit_code = 1
 
 
+def paced(requests_per_second: float) -> Callable[[Any], float]:
+    """A wait that holds a user to `requests_per_second` on average, however many requests a task made."""
+
+    def wait_time(user: Any) -> float:
+        elapsed = time.monotonic() - float(user.started_at)
+        return max(0.0, int(user.requests_made) / requests_per_second - elapsed)
+
+    return wait_time
+
+
+def _wait_time() -> Callable[[Any], float]:
+    rate = os.environ.get("LOAD_REQUESTS_PER_SECOND", "")
+    if rate:
+        if float(rate) <= 0:
+            raise ValueError(f"LOAD_REQUESTS_PER_SECOND must be positive, got {rate!r}")
+        return paced(float(rate))
+    return between(float(os.environ.get("LOAD_WAIT_MIN", "1")), float(os.environ.get("LOAD_WAIT_MAX", "3")))
+
+
 class CatalogueReader(FastHttpUser):
-    wait_time = between(float(os.environ.get("LOAD_WAIT_MIN", "1")), float(os.environ.get("LOAD_WAIT_MAX", "3")))
+    wait_time = _wait_time()
 
     def on_start(self) -> None:
+        self.started_at = time.monotonic()
+        self.requests_made = 0
         self.model_names = list(FALLBACK_MODELS)
         self.etags: dict[str, str] = {}
+        self.requests_made += 1
         with self.client.get("/llms?limit=1000", name="/llms?limit=1000", catch_response=True) as response:
             if response.status_code == 200:
                 names = [item["model_name"] for item in response.json()["items"]]
@@ -55,7 +83,10 @@ class CatalogueReader(FastHttpUser):
             else:
                 response.failure(f"status {response.status_code}")
 
-    def _get(self, path: str, name: str, expected: tuple[int, ...] = (200,), headers: dict[str, str] | None = None):
+    def _get(
+        self, path: str, name: str, expected: tuple[int, ...] = (200,), headers: dict[str, str] | None = None
+    ) -> Any:
+        self.requests_made += 1
         with self.client.get(path, name=name, headers=headers, catch_response=True) as response:
             if response.status_code in expected:
                 response.success()

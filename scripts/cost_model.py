@@ -1,20 +1,24 @@
 """Monthly AWS bill for the LLM Scores API, line by line, from measured per-request figures.
 
     python scripts/cost_model.py --requests 100e6 [--api-type http] [--cdn-hit-ratio 0.9] ...
-    python scripts/cost_model.py --scenarios          # the README table: 1M, 100M and 2.6B requests a month
+    python scripts/cost_model.py --scenarios          # `make cost`: 1M, 100M and 2.6B requests a month, levers, options
+    python scripts/cost_model.py --options            # each option's monthly price at those three volumes
+    python scripts/cost_model.py --write-docs         # regenerate the tables in docs/cost.md, disaster-recovery.md
 
 Every price is a dated constant with its public source (us-east-1, on-demand, free
 tiers not subtracted). The defaults for duration, init and log bytes are the
-figures `make bench` measured (see README "Performance"); pass your own.
+figures `make bench` measured (docs/performance.md); pass your own.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 # ---------------------------------------------------------------------------------------------------------------
 # Prices: us-east-1, as the public AWS pricing pages listed them when last checked (2025-08). This repository
@@ -69,22 +73,80 @@ CLOUDFRONT_HTTPS_PRICE_PER_MILLION = 1.00
 XRAY_PRICE_PER_MILLION_TRACES = 5.00
 XRAY_RESERVOIR_PER_SECOND = 1
 XRAY_FIXED_RATE = 0.05
+
+# --- Prices of the options `--options` lists (same date, same caveat: verify before quoting) ---------------------
+# https://aws.amazon.com/waf/pricing/ — per web ACL and per rule (a managed rule group counts as one rule) a
+# month, prorated hourly, and per million requests inspected. The AWS Managed Rules used here carry no
+# subscription fee (Bot Control, ATP and ACFP would). Above 1,500 WCU a web ACL pays more per request; these
+# rules use ~927 (Common 700, KnownBadInputs 200, Amazon IP reputation 25, a rate-based rule 2).
+WAF_WEB_ACL_PRICE_PER_MONTH = 5.00
+WAF_RULE_PRICE_PER_MONTH = 1.00
+WAF_REQUEST_PRICE_PER_MILLION = 0.60
+WAF_RULES = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "a rate-based rule",
+)
+# https://aws.amazon.com/cloudwatch/pricing/ "Vended Logs" — WAF logs delivered to CloudWatch Logs, per GB, tiered.
+VENDED_LOGS_TIERS = ((10 * 1024, 0.50), (20 * 1024, 0.25), (20 * 1024, 0.10), (math.inf, 0.05))
+# An estimate, not measured: one WAF log record (JSON with the request's headers and the rules evaluated).
+WAF_LOG_BYTES_PER_REQUEST = 1500
+# Same CloudWatch page — Logs Insights, per GB scanned. Saving a query definition is free.
+LOGS_INSIGHTS_PRICE_PER_GB_SCANNED = 0.005
+# Same page — a standard-resolution alarm a month per metric it reads, a composite alarm a month, a dashboard a
+# month; https://aws.amazon.com/kms/pricing/ — a customer-managed key a month.
+CLOUDWATCH_ALARM_PRICE_PER_MONTH = 0.10
+CLOUDWATCH_COMPOSITE_ALARM_PRICE_PER_MONTH = 0.50
+CLOUDWATCH_DASHBOARD_PRICE_PER_MONTH = 3.00
+KMS_KEY_PRICE_PER_MONTH = 1.00
+# https://aws.amazon.com/route53/pricing/ — a hosted zone a month (first 25). Queries to alias records that
+# point at AWS resources (API Gateway, CloudFront) are free; ACM public certificates are free
+# (https://aws.amazon.com/certificate-manager/pricing/), and so is an API Gateway custom domain name.
+ROUTE53_HOSTED_ZONE_PRICE_PER_MONTH = 0.50
+# Same page — a health check a month. Priced as a non-AWS endpoint ($0.75 + $2.00 for HTTPS): the cautious
+# reading, since an execute-api address is not a resource in this account. As an AWS endpoint: $0.50 + $1.00.
+ROUTE53_HEALTH_CHECK_PRICE_PER_MONTH = 0.75
+ROUTE53_HEALTH_CHECK_HTTPS_PRICE_PER_MONTH = 2.00
+# Route 53 developer guide (health checks, request interval): at the 30 s interval, an endpoint receives
+# a check about every two seconds from the health checkers together. Each goes through API Gateway and Lambda.
+ROUTE53_HEALTH_CHECK_REQUESTS_PER_SECOND = 0.5
+# https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/ — the first two budgets are free, then each
+# costs per day. https://aws.amazon.com/aws-cost-management/aws-cost-anomaly-detection/pricing/ — free.
+BUDGETS_FREE = 2
+BUDGET_PRICE_PER_DAY = 0.02
+# https://aws.amazon.com/codedeploy/pricing/ — no charge for deployments to Lambda (and none for API keys or
+# usage plans: the API Gateway pricing page bills requests, not keys).
+# https://aws.amazon.com/dynamodb/pricing/on-demand/ — a replicated write request unit costs what a write request
+# unit does (since 2024-11-01), once per replica region; storage and PITR per GB-month.
+DYNAMODB_REPLICATED_WRU_PRICE_PER_MILLION = 0.625
+DYNAMODB_STORAGE_PRICE_PER_GB_MONTH = 0.25
+DYNAMODB_PITR_PRICE_PER_GB_MONTH = 0.20
+# https://aws.amazon.com/ec2/pricing/on-demand/ "Data Transfer" — between US regions, per GB (replication).
+INTER_REGION_TRANSFER_PRICE_PER_GB = 0.02
 # ---------------------------------------------------------------------------------------------------------------
 
 SECONDS_PER_MONTH = 730 * 3600
 HOURS_PER_MONTH = 730
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GIGABYTE = 1024**3
 ARCHITECTURES = ("x86_64", "arm64")
 API_TYPES = ("rest", "http")
 
-# Defaults measured by `make bench` on 2026-11-25 (README "Performance": 2-core AMD EPYC, Python 3.11):
-# the 5,000-item default page's warm p50, the service's import median, its log line, and the default page
-# gzip-compressed as API Gateway sends it in prod. The item size is the generated items' mean JSON size.
+# Defaults measured by `make bench` on 2026-11-25 (docs/performance.md: 2-core AMD EPYC, Python 3.11):
+# the 5,000-item default page's warm p50, the service's import median, and the default page gzip-compressed
+# as API Gateway sends it in prod. The item size is the generated items' mean JSON size.
 MEASURED_WARM_DURATION_MS = 0.25
 MEASURED_INIT_DURATION_MS = 385.0
-MEASURED_LOG_BYTES = 612
 MEASURED_RESPONSE_BYTES = 4_798
 DEFAULT_ITEM_BYTES = 330
+# The app's log bytes per warm request, as `make bench` measured it (docs/performance.md, 2026-11-25): the
+# request line is written by hand and the EMF metrics are batched; 245 B per request, batches included, where
+# Powertools' line with per-request EMF was 612 B.
+MEASURED_LOG_BYTES = 245
+# An estimate, not measured: one API Gateway access log line in the stage's format (infra/terraform/
+# api_gateway.tf.json, 19 fields) with typical values is 550-625 B, depending mostly on the User-Agent.
+ESTIMATED_ACCESS_LOG_BYTES = 600
 # An assumption, not a measurement: moto is far slower than DynamoDB. The bench measured 349 ms of CPU to parse
 # and build a 5,000-item snapshot on one core here; Lambda at 1024 MB gets ~0.58 of a vCPU (1,769 MB = 1 vCPU),
 # so ~600 ms, plus two 1 MB Scan pages at a few hundred ms each from DynamoDB.
@@ -124,8 +186,11 @@ class Inputs:
     item_bytes: int = DEFAULT_ITEM_BYTES
     log_bytes_per_request: float = MEASURED_LOG_BYTES
     platform_log_bytes_per_request: float = PLATFORM_LOG_BYTES
+    access_log_bytes_per_request: float = ESTIMATED_ACCESS_LOG_BYTES
     response_bytes: float = MEASURED_RESPONSE_BYTES
     api_type: str = "rest"
+    # A CDN in front bills every request, hit or miss; cdn_hit_ratio > 0 implies one.
+    cloudfront: bool = False
     cdn_hit_ratio: float = 0.0
     provisioned_concurrency: int = 0
     provisioned_hours: float = HOURS_PER_MONTH
@@ -182,6 +247,12 @@ def refreshes_per_month(inputs: Inputs) -> float:
     return min(requests, per_ttl + requests * inputs.cold_start_ratio)
 
 
+def function_log_gb(inputs: Inputs) -> float:
+    """The API function's log group a month: the app's request line and Lambda's own lines."""
+    per_request = inputs.log_bytes_per_request + inputs.platform_log_bytes_per_request
+    return origin_requests(inputs) * per_request / GIGABYTE
+
+
 def read_units_per_scan(inputs: Inputs) -> float:
     blocks = math.ceil(inputs.table_items * inputs.item_bytes / DYNAMODB_READ_BLOCK_BYTES)
     return blocks * EVENTUALLY_CONSISTENT_FACTOR
@@ -202,7 +273,7 @@ def monthly_bill(inputs: Inputs) -> Bill:
     memory_gb = inputs.memory_mb / 1024
     arch = inputs.architecture
 
-    if inputs.cdn_hit_ratio > 0:
+    if inputs.cloudfront or inputs.cdn_hit_ratio > 0:
         cdn_gb = inputs.requests_per_month * inputs.response_bytes / GIGABYTE
         bill.lines.append(
             Line(
@@ -237,6 +308,10 @@ def monthly_bill(inputs: Inputs) -> Bill:
     billed_ms = hits * math.ceil(inputs.warm_duration_ms) + refreshes * math.ceil(inputs.refresh_duration_ms)
     invocation_gb_seconds = billed_ms / 1000 * memory_gb
     cold_starts = requests * inputs.cold_start_ratio
+    # Provisioned concurrency serves the requests of the hours it is configured for, at its cheaper duration
+    # price and without cold starts; the rest of the month is on demand. Traffic is assumed to be spread evenly
+    # over the month, which undercounts the share a business-hours schedule serves (it errs towards cost).
+    provisioned_share = min(1.0, inputs.provisioned_hours / HOURS_PER_MONTH) if inputs.provisioned_concurrency else 0.0
     if inputs.provisioned_concurrency:
         capacity_gb_seconds = inputs.provisioned_concurrency * memory_gb * inputs.provisioned_hours * 3600
         bill.lines.append(
@@ -247,18 +322,20 @@ def monthly_bill(inputs: Inputs) -> Bill:
                 capacity_gb_seconds * PROVISIONED_CAPACITY_PRICE[arch],
             )
         )
+        provisioned_gb_seconds = invocation_gb_seconds * provisioned_share
         bill.lines.append(
             Line(
                 "Lambda duration (on provisioned)",
-                invocation_gb_seconds,
+                provisioned_gb_seconds,
                 "GB-s",
-                invocation_gb_seconds * PROVISIONED_DURATION_PRICE[arch],
+                provisioned_gb_seconds * PROVISIONED_DURATION_PRICE[arch],
             )
         )
-    else:
+    if provisioned_share < 1:
+        on_demand_share = 1 - provisioned_share
         # SnapStart restores replace init; on-demand init is billed as duration since 2025-08-01.
         init_gb_seconds = 0.0 if inputs.snapstart else cold_starts * inputs.init_duration_ms / 1000 * memory_gb
-        gb_seconds = invocation_gb_seconds + init_gb_seconds
+        gb_seconds = (invocation_gb_seconds + init_gb_seconds) * on_demand_share
         bill.lines.append(
             Line(
                 "Lambda duration (init included)",
@@ -286,8 +363,10 @@ def monthly_bill(inputs: Inputs) -> Bill:
         Line("DynamoDB read request units", read_units, "RRU", read_units / 1e6 * DYNAMODB_RRU_PRICE_PER_MILLION)
     )
 
-    log_gb = requests * (inputs.log_bytes_per_request + inputs.platform_log_bytes_per_request) / GIGABYTE
+    log_gb = function_log_gb(inputs)
     bill.lines.append(Line("CloudWatch Logs ingestion", log_gb, "GB", log_gb * LOGS_INGESTION_PRICE_PER_GB))
+    access_log_gb = requests * inputs.access_log_bytes_per_request / GIGABYTE
+    bill.lines.append(Line("API Gateway access logs", access_log_gb, "GB", access_log_gb * LOGS_INGESTION_PRICE_PER_GB))
 
     if inputs.xray:
         sampled = min(requests, XRAY_RESERVOIR_PER_SECOND * SECONDS_PER_MONTH)
@@ -298,23 +377,38 @@ def monthly_bill(inputs: Inputs) -> Bill:
 
 def poc_inputs(inputs: Inputs, poc_duration_ms: float) -> Inputs:
     """The PoC on the same traffic: a full Scan and re-serialisation on every request, no snapshot cache."""
-    return replace(inputs, cache_hit_ratio=0.0, refresh_duration_ms=poc_duration_ms, cdn_hit_ratio=0.0)
+    return replace(
+        inputs, cache_hit_ratio=0.0, refresh_duration_ms=poc_duration_ms, cdn_hit_ratio=0.0, cloudfront=False
+    )
+
+
+# What `make cost` assumes a CDN could cache: max-age as prod sets it (HTTP_MAX_AGE_SECONDS), the distinct URLs
+# clients ask for, and the edge caches they reach.
+CDN_MAX_AGE_SECONDS = 60
+CDN_CACHEABLE_URLS = 200
+CDN_EDGE_CACHES = 10
+
+
+def scenario_cdn_hit_ratio(inputs: Inputs) -> float:
+    return cdn_hit_ratio(
+        inputs.requests_per_month / SECONDS_PER_MONTH, CDN_MAX_AGE_SECONDS, CDN_CACHEABLE_URLS, CDN_EDGE_CACHES
+    )
 
 
 # (label, how the setting changes the inputs); each is priced against the scenario to find the biggest lever.
-def levers(inputs: Inputs, requests_per_second: float, max_age_seconds: float = 60) -> list[tuple[str, Inputs]]:
+def levers(inputs: Inputs) -> list[tuple[str, Inputs]]:
     options: list[tuple[str, Inputs]] = []
     if inputs.api_type == "rest":
         options.append(
             ("HTTP API instead of REST (no usage plans, stage cache, WAF, X-Ray)", replace(inputs, api_type="http"))
         )
-    if inputs.cdn_hit_ratio == 0:
-        ratio = cdn_hit_ratio(requests_per_second, max_age_seconds, cacheable_urls=200, edge_caches=10)
+    if not inputs.cloudfront and inputs.cdn_hit_ratio == 0:
+        ratio = scenario_cdn_hit_ratio(inputs)
         if ratio > 0:
             options.append(
                 (
-                    f"CloudFront in front, max-age {max_age_seconds:g} s (hit ratio ≥ {ratio:.0%})",
-                    replace(inputs, cdn_hit_ratio=ratio),
+                    f"CloudFront in front, max-age {CDN_MAX_AGE_SECONDS} s (hit ratio ≥ {ratio:.0%})",
+                    replace(inputs, cloudfront=True, cdn_hit_ratio=ratio),
                 )
             )
     if inputs.architecture == "x86_64":
@@ -327,8 +421,284 @@ def levers(inputs: Inputs, requests_per_second: float, max_age_seconds: float = 
     return options
 
 
+# --- Options: what each optional piece of infrastructure adds to (or saves from) the month's bill ----------------
+
+# Assumptions behind the options' prices, aligned with what the export builds (infra/terraform/*.tf.json, as of
+# 2026-11-25). Each is named in the options table.
+# WAF: the export's web ACL also brings a KMS key for its log group and a blocked-requests alarm (2 metrics). Its
+# logging filter keeps only blocked and counted requests; assume they are 1 % of traffic.
+WAF_LOG_KEYS = 1
+WAF_ALARM_METRICS = 2
+WAF_LOGGED_SHARE = 0.01
+# CORS: a GET that sends only CORS-safelisted headers needs no preflight; browser code that adds a header
+# (If-None-Match, X-Api-Key, a JSON Content-Type) sends an OPTIONS first. Every route declares OPTIONS, so API
+# Gateway hands the preflight to the function (chalicelib/cors.py answers 204), and Access-Control-Max-Age
+# (7,200 s) lets a browser reuse it. Assume 5 % of requests are preflights, with ~500 B of headers each.
+CORS_PREFLIGHT_SHARE = 0.05
+CORS_PREFLIGHT_RESPONSE_BYTES = 500
+# Budgets: the bootstrap creates one monthly cost budget per account (infra/bootstrap/cost_controls.tf.json).
+ASSUMED_BUDGETS = 1
+# Business hours: the export's schedule (provisioned_concurrency_business_hours* in variables.tf.json), 5 units
+# from 07:30 to 19:00 on weekdays: 11.5 h x 22 weekdays.
+BUSINESS_HOURS_PER_MONTH = 11.5 * 22
+BUSINESS_HOURS_CONCURRENCY = 5
+# Logs Insights: the saved queries (queries.tf.json) run 30 times a month, each over one day of the API
+# function's log group, so together they scan about one month of it.
+LOGS_INSIGHTS_MONTHS_SCANNED = 1.0
+# A second region: the same export as prod (its provisioned concurrency, warm-up, WAF and alarms) kept warm as a
+# standby behind failover routing; the catalogue is rewritten once a day (every item a write, replicated).
+STANDBY_PROVISIONED_CONCURRENCY = 2
+STANDBY_CONTAINERS = 5
+# Prod's alarms, counted in metrics (observability, scaling and slo .tf.json), and its composite SLO alarms.
+STACK_ALARM_METRICS = 21
+STACK_COMPOSITE_ALARMS = 4
+STACK_DASHBOARDS = 1
+STACK_KMS_KEYS = 1
+HEALTH_CHECKS = 2
+CATALOGUE_REWRITES_PER_MONTH = 30
+# A deep health check reads no items but makes one DescribeTable call per request, so it holds the container for
+# a DynamoDB round trip (an assumption, not measured), and answers a small uncompressed body.
+DEEP_HEALTH_DURATION_MS = 20.0
+DEEP_HEALTH_RESPONSE_BYTES = 600
+
+
+def _bill_change(inputs: Inputs, changed: Inputs) -> float:
+    return monthly_bill(changed).total - monthly_bill(inputs).total
+
+
+def waf_cost(inputs: Inputs) -> float:
+    """A regional web ACL on the stage: the ACL, its rules, its alarm, and every request it inspects."""
+    fixed = (
+        WAF_WEB_ACL_PRICE_PER_MONTH
+        + len(WAF_RULES) * WAF_RULE_PRICE_PER_MONTH
+        + WAF_ALARM_METRICS * CLOUDWATCH_ALARM_PRICE_PER_MONTH
+    )
+    return fixed + origin_requests(inputs) / 1e6 * WAF_REQUEST_PRICE_PER_MILLION
+
+
+def waf_logging_cost(inputs: Inputs, logged_share: float = WAF_LOGGED_SHARE) -> float:
+    """The WAF log records kept, delivered to CloudWatch Logs as vended logs, and the log group's KMS key."""
+    gb = origin_requests(inputs) * logged_share * WAF_LOG_BYTES_PER_REQUEST / GIGABYTE
+    return WAF_LOG_KEYS * KMS_KEY_PRICE_PER_MONTH + tiered_cost(gb, VENDED_LOGS_TIERS)
+
+
+def _with_extra_requests(inputs: Inputs, extra: float, response_bytes: float) -> Inputs:
+    """`inputs` with `extra` requests of `response_bytes` each added to the month (egress is linear in bytes)."""
+    total = inputs.requests_per_month + extra
+    mean_bytes = (inputs.requests_per_month * inputs.response_bytes + extra * response_bytes) / total
+    return replace(inputs, requests_per_month=total, response_bytes=mean_bytes)
+
+
+def cors_cost(inputs: Inputs) -> float:
+    """The preflight OPTIONS requests: each goes through API Gateway and the function like any request."""
+    preflights = origin_requests(inputs) * CORS_PREFLIGHT_SHARE
+    return _bill_change(inputs, _with_extra_requests(inputs, preflights, CORS_PREFLIGHT_RESPONSE_BYTES))
+
+
+def budgets_cost(budgets: int = ASSUMED_BUDGETS) -> float:
+    return max(0, budgets - BUDGETS_FREE) * BUDGET_PRICE_PER_DAY * DAYS_PER_MONTH
+
+
+def logs_insights_cost(inputs: Inputs) -> float:
+    return function_log_gb(inputs) * LOGS_INSIGHTS_MONTHS_SCANNED * LOGS_INSIGHTS_PRICE_PER_GB_SCANNED
+
+
+def health_check_requests_per_month() -> float:
+    return ROUTE53_HEALTH_CHECK_REQUESTS_PER_SECOND * SECONDS_PER_MONTH
+
+
+def second_region_lines(inputs: Inputs) -> list[Line]:
+    """A warm standby in a second region: DynamoDB global table, the same export, Route 53 failover."""
+    checks = health_check_requests_per_month()
+    memory_gb = inputs.memory_mb / 1024
+    # The standby serves its own health check, refreshes its containers' snapshots and keeps prod's provisioned
+    # concurrency, so that failing over does not meet a cold fleet (docs/capacity.md, "Cold fleets").
+    standby = replace(
+        inputs,
+        requests_per_month=checks,
+        warm_duration_ms=DEEP_HEALTH_DURATION_MS,
+        response_bytes=DEEP_HEALTH_RESPONSE_BYTES,
+        containers=STANDBY_CONTAINERS,
+        cache_hit_ratio=None,
+        cloudfront=False,
+        cdn_hit_ratio=0.0,
+        provisioned_concurrency=STANDBY_PROVISIONED_CONCURRENCY,
+        provisioned_hours=HOURS_PER_MONTH,
+        snapstart=False,
+    )
+    # The primary's own health check: priced inside its bill, where it shares the REST API's volume tier and
+    # X-Ray's reservoir, with the checks' smaller answers and longer duration folded in.
+    primary_checked = _with_extra_requests(inputs, checks, DEEP_HEALTH_RESPONSE_BYTES)
+    extra_gb_seconds = (
+        checks * (math.ceil(DEEP_HEALTH_DURATION_MS) - math.ceil(inputs.warm_duration_ms)) / 1000 * memory_gb
+    )
+    # ...and its web ACL inspects them: prod enables WAF.
+    primary_cost = (
+        _bill_change(inputs, primary_checked)
+        + extra_gb_seconds * LAMBDA_DURATION_TIERS[inputs.architecture][0][1]
+        + checks / 1e6 * WAF_REQUEST_PRICE_PER_MILLION
+    )
+    writes = inputs.table_items * CATALOGUE_REWRITES_PER_MONTH  # items under 1 KB: one write unit each
+    table_gb = inputs.table_items * inputs.item_bytes / GIGABYTE
+    replicated_gb = writes * inputs.item_bytes / GIGABYTE
+    stack_fixed = (
+        STACK_ALARM_METRICS * CLOUDWATCH_ALARM_PRICE_PER_MONTH
+        + STACK_COMPOSITE_ALARMS * CLOUDWATCH_COMPOSITE_ALARM_PRICE_PER_MONTH
+        + STACK_DASHBOARDS * CLOUDWATCH_DASHBOARD_PRICE_PER_MONTH
+        + STACK_KMS_KEYS * KMS_KEY_PRICE_PER_MONTH
+    )
+    health_check_price = ROUTE53_HEALTH_CHECK_PRICE_PER_MONTH + ROUTE53_HEALTH_CHECK_HTTPS_PRICE_PER_MONTH
+    return [
+        Line(
+            "standby: health-check traffic, snapshot refreshes, provisioned concurrency",
+            checks,
+            "requests",
+            monthly_bill(standby).total,
+        ),
+        Line("standby: alarms, dashboard, KMS key", 1, "stack", stack_fixed),
+        Line(
+            "standby: WAF web ACL, its log key and alarm",
+            checks,
+            "requests",
+            waf_cost(standby) + waf_logging_cost(standby),
+        ),
+        Line("primary: its health check's traffic", checks, "requests", primary_cost),
+        Line(
+            "Route 53 health checks (HTTPS, /health?deep=true)",
+            HEALTH_CHECKS,
+            "checks",
+            HEALTH_CHECKS * health_check_price,
+        ),
+        Line("DynamoDB replicated writes", writes, "rWRU", writes / 1e6 * DYNAMODB_REPLICATED_WRU_PRICE_PER_MILLION),
+        Line(
+            "DynamoDB replica storage and PITR",
+            table_gb,
+            "GB",
+            table_gb * (DYNAMODB_STORAGE_PRICE_PER_GB_MONTH + DYNAMODB_PITR_PRICE_PER_GB_MONTH),
+        ),
+        Line(
+            "replication transfer between regions",
+            replicated_gb,
+            "GB",
+            replicated_gb * INTER_REGION_TRANSFER_PRICE_PER_GB,
+        ),
+    ]
+
+
+def second_region_cost(inputs: Inputs) -> float:
+    return sum(line.cost for line in second_region_lines(inputs))
+
+
+@dataclass(frozen=True)
+class Option:
+    """An optional piece of infrastructure: its monthly price against a scenario's bill (negative: it saves)."""
+
+    name: str
+    assumes: str
+    price: Callable[[Inputs], float]
+
+
+def option_catalogue(base: Inputs) -> list[Option]:
+    """Every option, described for `base`'s memory size and architecture."""
+    memory_gb = base.memory_mb / 1024
+    provisioned_capacity = memory_gb * PROVISIONED_CAPACITY_PRICE[base.architecture] * BUSINESS_HOURS_PER_MONTH * 3600
+    waf_alarm = WAF_ALARM_METRICS * CLOUDWATCH_ALARM_PRICE_PER_MONTH
+    return [
+        Option(
+            "WAF web ACL on the stage",
+            f"1 web ACL and {len(WAF_RULES)} rules (managed Common, KnownBadInputs and Amazon IP reputation groups, "
+            f"a rate-based rule): ${WAF_WEB_ACL_PRICE_PER_MONTH:.2f} + {len(WAF_RULES)} × "
+            f"${WAF_RULE_PRICE_PER_MONTH:.2f} a month and a ${waf_alarm:.2f} alarm, "
+            f"${WAF_REQUEST_PRICE_PER_MILLION:.2f} per million requests; ~927 WCU, under the 1,500 that cost more",
+            waf_cost,
+        ),
+        Option(
+            "WAF logging to CloudWatch Logs (the export's filter)",
+            f"only blocked and counted requests, assumed {WAF_LOGGED_SHARE:.0%} of traffic, "
+            f"~{WAF_LOG_BYTES_PER_REQUEST:,} B a record (estimate), vended-log prices, and the log group's KMS key "
+            f"(${KMS_KEY_PRICE_PER_MONTH:.2f})",
+            waf_logging_cost,
+        ),
+        Option(
+            "WAF logging of every request",
+            "the same without the filter: what logging allowed requests too would cost",
+            lambda inputs: waf_logging_cost(inputs, logged_share=1.0),
+        ),
+        Option("API keys and usage plans", "no charge (REST API only)", lambda inputs: 0.0),
+        Option(
+            "CORS",
+            f"no charge for the configuration; preflight OPTIONS are {CORS_PREFLIGHT_SHARE:.0%} of requests (only "
+            "browser code that adds a header sends one, reused for 2 h), each through API Gateway and the function",
+            cors_cost,
+        ),
+        Option(
+            "Custom domain",
+            f"a Route 53 hosted zone (${ROUTE53_HOSTED_ZONE_PRICE_PER_MONTH:.2f} a month, none if the zone exists "
+            "already); alias queries to API Gateway, the ACM public certificate and the custom domain name are free",
+            lambda inputs: ROUTE53_HOSTED_ZONE_PRICE_PER_MONTH,
+        ),
+        Option(
+            "HTTP API instead of REST",
+            "payload format 1.0, each route declared; gives up usage plans and API keys, the stage cache, WAF "
+            "without CloudFront, and X-Ray on API Gateway",
+            lambda inputs: _bill_change(inputs, replace(inputs, api_type="http")),
+        ),
+        Option(
+            "CloudFront in front",
+            f"HTTPS requests and US egress; max-age {CDN_MAX_AGE_SECONDS} s, at most one miss per URL per edge "
+            f"cache per max-age ({CDN_CACHEABLE_URLS} URLs × {CDN_EDGE_CACHES} edges); misses reach API Gateway",
+            lambda inputs: _bill_change(
+                inputs, replace(inputs, cloudfront=True, cdn_hit_ratio=scenario_cdn_hit_ratio(inputs))
+            ),
+        ),
+        Option(
+            "AWS Budgets",
+            f"{ASSUMED_BUDGETS} monthly budget per account; the first {BUDGETS_FREE} are free, then "
+            f"${BUDGET_PRICE_PER_DAY * DAYS_PER_MONTH:.2f} a month each",
+            lambda inputs: budgets_cost(),
+        ),
+        Option("Cost Anomaly Detection", "free", lambda inputs: 0.0),
+        Option(
+            "Provisioned concurrency, business hours",
+            f"the export's schedule: {BUSINESS_HOURS_CONCURRENCY} × {base.memory_mb} MB, 07:30-19:00 on 22 weekdays "
+            f"({BUSINESS_HOURS_PER_MONTH:g} h): ${provisioned_capacity:.2f} of capacity per unit, less the cheaper "
+            "duration of those hours' requests",
+            lambda inputs: _bill_change(
+                inputs,
+                replace(
+                    inputs,
+                    provisioned_concurrency=BUSINESS_HOURS_CONCURRENCY,
+                    provisioned_hours=BUSINESS_HOURS_PER_MONTH,
+                    snapstart=False,
+                ),
+            ),
+        ),
+        Option(
+            "Saved Logs Insights queries",
+            f"free to save; ${LOGS_INSIGHTS_PRICE_PER_GB_SCANNED} per GB scanned, 30 runs a month over one day "
+            "of the function's logs each",
+            logs_insights_cost,
+        ),
+        Option("CodeDeploy for Lambda", "free", lambda inputs: 0.0),
+        Option(
+            "Second region for disaster recovery",
+            "DynamoDB global table, a warm standby from the same export, 2 Route 53 health checks "
+            "([disaster recovery](disaster-recovery.md))",
+            second_region_cost,
+        ),
+    ]
+
+
 def _money(value: float) -> str:
     return f"${value:,.2f}" if value < 1000 else f"${value:,.0f}"
+
+
+def _signed_money(value: float) -> str:
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.005:
+        return ("+" if value > 0 else "−") + "<$0.01"
+    return ("+" if value > 0 else "−") + _money(abs(value))
 
 
 def _quantity(value: float, unit: str) -> str:
@@ -356,27 +726,18 @@ SCENARIOS = (
 )
 
 
-def scenario_report(base: Inputs, poc_duration_ms: float) -> str:
-    """The README table: each scale's bill by line, the PoC on the same traffic, and the biggest lever."""
-    bills = []
-    for label, requests, containers, cold_start_ratio in SCENARIOS:
-        inputs = replace(base, requests_per_month=requests, containers=containers, cold_start_ratio=cold_start_ratio)
-        bills.append((label, inputs, monthly_bill(inputs)))
-    names = list(dict.fromkeys(line.name for _, _, bill in bills for line in bill.lines))
-    out = [
-        f"Prices: {PRICES_AS_OF}.",
-        f"Service: {base.memory_mb} MB {base.architecture}, {base.api_type.upper()} API, "
-        f"warm {base.warm_duration_ms:g} ms (billed {math.ceil(base.warm_duration_ms)} ms), "
-        f"refresh {base.refresh_duration_ms:g} ms, init {base.init_duration_ms:g} ms "
-        f"on {' / '.join(f'{scenario[3]:.3%}' for scenario in SCENARIOS)} of requests, "
-        f"containers {' / '.join(str(scenario[2]) for scenario in SCENARIOS)}, TTL {base.ttl_seconds:g} s, "
-        f"{base.table_items:,} items × {base.item_bytes} B, logs {base.log_bytes_per_request:g} + "
-        f"{base.platform_log_bytes_per_request:g} B/request, response {base.response_bytes:,.0f} B"
-        f"{', X-Ray on' if base.xray else ''}.",
-        "",
-        "| line | " + " | ".join(label for label, _, _ in bills) + " |",
-        "|---|" + "---:|" * len(bills),
+def scenario_inputs(base: Inputs) -> list[tuple[str, Inputs]]:
+    return [
+        (label, replace(base, requests_per_month=requests, containers=containers, cold_start_ratio=cold_start_ratio))
+        for label, requests, containers, cold_start_ratio in SCENARIOS
     ]
+
+
+def scenario_table(base: Inputs, poc_duration_ms: float) -> str:
+    """Each scale's bill by line, and the PoC on the same traffic (the table in docs/cost.md)."""
+    bills = [(label, inputs, monthly_bill(inputs)) for label, inputs in scenario_inputs(base)]
+    names = list(dict.fromkeys(line.name for _, _, bill in bills for line in bill.lines))
+    out = ["| line | " + " | ".join(label for label, _, _ in bills) + " |", "|---|" + "---:|" * len(bills)]
     for name in names:
         out.append(f"| {name} | " + " | ".join(_money(bill.cost_of(name)) for _, _, bill in bills) + " |")
     out.append("| **total** | " + " | ".join(f"**{_money(bill.total)}**" for _, _, bill in bills) + " |")
@@ -386,14 +747,58 @@ def scenario_report(base: Inputs, poc_duration_ms: float) -> str:
         + " | ".join(_money(bill.total) for bill in poc)
         + " |"
     )
-    out.append("")
-    for (label, inputs, bill), (_, requests, _, _) in zip(bills, SCENARIOS, strict=True):
+    return "\n".join(out)
+
+
+def options_table(base: Inputs) -> str:
+    """Each option's monthly price at 1M, 100M and 2.6B requests a month (the table in docs/cost.md)."""
+    scenarios = scenario_inputs(base)
+    out = [
+        "| option | " + " | ".join(label.split(" (")[0] for label, _ in scenarios) + " | assumes |",
+        "|---|" + "---:|" * len(scenarios) + "---|",
+    ]
+    for option in option_catalogue(base):
+        prices = " | ".join(_signed_money(option.price(inputs)) for _, inputs in scenarios)
+        out.append(f"| {option.name} | {prices} | {option.assumes} |")
+    return "\n".join(out)
+
+
+def second_region_table(base: Inputs) -> str:
+    """The second region's monthly cost by line at each scale (the table in docs/disaster-recovery.md)."""
+    scenarios = scenario_inputs(base)
+    lines = [second_region_lines(inputs) for _, inputs in scenarios]
+    out = [
+        "| line | " + " | ".join(label.split(" (")[0] for label, _ in scenarios) + " |",
+        "|---|" + "---:|" * len(scenarios),
+    ]
+    for index, line in enumerate(lines[0]):
+        cells = (_money(cost) if cost >= 0.005 else "<$0.01" for cost in (column[index].cost for column in lines))
+        out.append(f"| {line.name} | " + " | ".join(cells) + " |")
+    totals = [sum(line.cost for line in column) for column in lines]
+    out.append("| **total** | " + " | ".join(f"**{_money(total)}**" for total in totals) + " |")
+    return "\n".join(out)
+
+
+def scenario_report(base: Inputs, poc_duration_ms: float) -> str:
+    """`make cost`: each scale's bill by line, the PoC on the same traffic, the biggest levers, and the options."""
+    out = [
+        f"Prices: {PRICES_AS_OF}. Verify them before quoting a bill.",
+        f"Service: {base.memory_mb} MB {base.architecture}, {base.api_type.upper()} API, "
+        f"warm {base.warm_duration_ms:g} ms (billed {math.ceil(base.warm_duration_ms)} ms), "
+        f"refresh {base.refresh_duration_ms:g} ms, init {base.init_duration_ms:g} ms "
+        f"on {' / '.join(f'{scenario[3]:.3%}' for scenario in SCENARIOS)} of requests, "
+        f"containers {' / '.join(str(scenario[2]) for scenario in SCENARIOS)}, TTL {base.ttl_seconds:g} s, "
+        f"{base.table_items:,} items × {base.item_bytes} B, logs {base.log_bytes_per_request:g} + "
+        f"{base.platform_log_bytes_per_request:g} B/request, access log {base.access_log_bytes_per_request:g} B, "
+        f"response {base.response_bytes:,.0f} B{', X-Ray on' if base.xray else ''}.",
+        "",
+        scenario_table(base, poc_duration_ms),
+        "",
+    ]
+    for label, inputs in scenario_inputs(base):
+        bill = monthly_bill(inputs)
         savings = sorted(
-            (
-                (bill.total - monthly_bill(changed).total, name)
-                for name, changed in levers(inputs, requests / SECONDS_PER_MONTH)
-            ),
-            reverse=True,
+            ((bill.total - monthly_bill(changed).total, name) for name, changed in levers(inputs)), reverse=True
         )
         biggest_line = max(bill.lines, key=lambda line: line.cost)
         ranked = "; ".join(
@@ -403,14 +808,73 @@ def scenario_report(base: Inputs, poc_duration_ms: float) -> str:
             f"- **{label}**: largest line is {biggest_line.name} ({biggest_line.cost / bill.total:.0%}). "
             f"Biggest levers: {ranked}."
         )
+    out += ["", "Options, each priced against the bill above (+ adds, − saves):", "", options_table(base)]
     return "\n".join(out)
+
+
+# --- Generated blocks in the docs: the tables there are this model's output, and a test keeps them equal -------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _block_pattern(name: str) -> re.Pattern[str]:
+    marker = re.escape(name)
+    return re.compile(rf"(<!-- generated:{marker}[^\n]*-->\n)(.*?)(<!-- /generated:{marker} -->)", re.S)
+
+
+def generated_block(text: str, name: str) -> str:
+    """The lines between `<!-- generated:NAME ... -->` and `<!-- /generated:NAME -->`."""
+    match = _block_pattern(name).search(text)
+    if match is None:
+        raise ValueError(f"no generated block {name!r}")
+    return match.group(2).removesuffix("\n")
+
+
+def with_generated_block(text: str, name: str, content: str) -> str:
+    """`text` with the block NAME's lines replaced by `content`."""
+    if _block_pattern(name).search(text) is None:
+        raise ValueError(f"no generated block {name!r}")
+    return _block_pattern(name).sub(lambda match: match.group(1) + content + "\n" + match.group(3), text, count=1)
+
+
+# `make cost` mirrors prod: 1024 MB arm64, REST API, X-Ray on.
+MAKE_COST_INPUTS = Inputs(requests_per_month=100e6, xray=True)
+
+
+def doc_blocks(poc_duration_ms: float = ASSUMED_REFRESH_DURATION_MS) -> dict[tuple[str, str], str]:
+    """(document, block name) -> the content the model generates for it."""
+    return {
+        ("docs/cost.md", "cost-scenarios"): scenario_table(MAKE_COST_INPUTS, poc_duration_ms),
+        ("docs/cost.md", "cost-options"): options_table(MAKE_COST_INPUTS),
+        ("docs/disaster-recovery.md", "second-region"): second_region_table(MAKE_COST_INPUTS),
+    }
+
+
+def write_docs(blocks: dict[tuple[str, str], str], root: Path = ROOT) -> list[str]:
+    """Rewrites each generated block in place; returns the documents that changed."""
+    changed = []
+    for document in dict.fromkeys(path for path, _ in blocks):
+        path = root / document
+        text = path.read_text(encoding="utf-8")
+        updated = text
+        for (block_document, name), content in blocks.items():
+            if block_document == document:
+                updated = with_generated_block(updated, name, content)
+        if updated != text:
+            path.write_text(updated, encoding="utf-8")
+            changed.append(document)
+    return changed
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = Inputs(requests_per_month=100e6)
     parser.add_argument("--requests", type=float, default=defaults.requests_per_month, help="requests per month")
-    parser.add_argument("--scenarios", action="store_true", help="print the 1M / 100M / 2.6B table and levers")
+    parser.add_argument("--scenarios", action="store_true", help="the 1M / 100M / 2.6B table, levers and options")
+    parser.add_argument("--options", action="store_true", help="each option's monthly price at 1M / 100M / 2.6B")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="regenerate the tables in docs/cost.md and docs/disaster-recovery.md"
+    )
     parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb)
     parser.add_argument("--architecture", choices=ARCHITECTURES, default=defaults.architecture)
     parser.add_argument(
@@ -426,8 +890,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--item-bytes", type=int, default=defaults.item_bytes)
     parser.add_argument("--log-bytes", type=float, default=defaults.log_bytes_per_request, help="app log per request")
     parser.add_argument("--platform-log-bytes", type=float, default=defaults.platform_log_bytes_per_request)
+    parser.add_argument(
+        "--access-log-bytes", type=float, default=defaults.access_log_bytes_per_request, help="API Gateway access log"
+    )
     parser.add_argument("--response-bytes", type=float, default=defaults.response_bytes, help="bytes on the wire")
     parser.add_argument("--api-type", choices=API_TYPES, default=defaults.api_type)
+    parser.add_argument("--cloudfront", action="store_true", help="CloudFront in front (with --cdn-hit-ratio)")
     parser.add_argument("--cdn-hit-ratio", type=float, default=defaults.cdn_hit_ratio, help="0 = no CDN in front")
     parser.add_argument("--provisioned-concurrency", type=int, default=0)
     parser.add_argument("--provisioned-hours", type=float, default=HOURS_PER_MONTH)
@@ -455,8 +923,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             item_bytes=arguments.item_bytes,
             log_bytes_per_request=arguments.log_bytes,
             platform_log_bytes_per_request=arguments.platform_log_bytes,
+            access_log_bytes_per_request=arguments.access_log_bytes,
             response_bytes=arguments.response_bytes,
             api_type=arguments.api_type,
+            cloudfront=arguments.cloudfront,
             cdn_hit_ratio=arguments.cdn_hit_ratio,
             provisioned_concurrency=arguments.provisioned_concurrency,
             provisioned_hours=arguments.provisioned_hours,
@@ -466,8 +936,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if arguments.scenarios:
+    if arguments.write_docs:
+        changed = write_docs(doc_blocks(arguments.poc_ms))
+        print("updated: " + ", ".join(changed) if changed else "docs already match the model")
+    elif arguments.scenarios:
         print(scenario_report(inputs, arguments.poc_ms))
+    elif arguments.options:
+        print(f"Options, monthly, against the bill at each volume ({PRICES_AS_OF}; verify before quoting):\n")
+        print(options_table(inputs))
     else:
         print(
             render(

@@ -4,6 +4,9 @@ Runs `chalice package --pkg-format terraform`, edits the generated JSON as data
 (never as text), and adds the project's own Terraform from `infra/terraform/`.
 Every edit exists because Chalice's raw output is wrong for current tooling or
 incomplete for production; the README lists them ("Production deploy with Terraform").
+The front door is chosen at apply time (`api_type`): the export gates the REST API and what hangs
+off it with a count, rewriting references to it inside Terraform expressions to match, and declares
+the HTTP API's routes from chalicelib/contract.py (docs/decisions/0005-rest-api-not-http-api.md).
 
     python scripts/export_terraform.py --stage prod [--out build/terraform-prod] [--backend-file backend.tf]
     python scripts/export_terraform.py --bootstrap [--out build/terraform-bootstrap] [--backend-file backend.tf]
@@ -30,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.contract import ROUTES
+from chalicelib.contract import ROUTE_METHODS, ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra" / "terraform"
@@ -39,6 +42,8 @@ CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 
 CHALICE_FILE = "chalice.tf.json"
 STAGE_FILE = "stage.tf.json"
+# Generated from chalicelib/contract.py: the HTTP API's routes and CloudFront's cache-key parameters.
+CONTRACT_FILE = "contract.tf.json"
 VARIABLES_FILE = "variables.tf.json"
 DEPLOYMENT_ZIP = "deployment.zip"
 ZIP_REFERENCE = "${path.module}/" + DEPLOYMENT_ZIP
@@ -63,6 +68,11 @@ EXPORT_TIME_SETTINGS: dict[str, bool] = {
     # The provider drops a `snap_start` block when Lambda reports ApplyOn=None and never suppresses
     # the diff, so `apply_on = "None"` plans a change on every run; the block is written only when on.
     "snap_start_enabled": False,
+    # WAF rule actions are blocks (`override_action { none {} }` or `{ count {} }`, `action { block {} }` or
+    # `{ count {} }`), which only a `dynamic` block could switch at apply time: set_waf_mode() writes them.
+    "waf_block_mode": True,
+    # Whether API Gateway requires an API key is in the API body (each method's `security`): require_api_keys().
+    "api_keys_required": False,
 }
 
 # The query parameters each route reads, from the same allow-lists the app validates against.
@@ -70,6 +80,29 @@ EXPORT_TIME_SETTINGS: dict[str, bool] = {
 ROUTE_QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     path: tuple(sorted(route.query_parameters)) for path, route in ROUTES.items() if route.query_parameters
 }
+
+
+# Which front door serves the `live` alias is one apply-time variable (docs/decisions/0005-rest-api-not-http-api.md).
+# Chalice's REST API, its stage and everything attached to them exist only when it is "REST";
+# infra/terraform/http_api.tf.json and the routes below only when it is "HTTP".
+REST_ONLY = '${var.api_type == "REST" ? 1 : 0}'
+HTTP_ONLY = '${var.api_type == "HTTP" ? 1 : 0}'
+# The REST API's own resources: Chalice's, and the stage infra/terraform/api_gateway.tf.json adds.
+REST_API_RESOURCES = frozenset(
+    {
+        ("aws_api_gateway_rest_api", REST_API),
+        ("aws_api_gateway_deployment", REST_API),
+        ("aws_lambda_permission", "rest_api_invoke"),
+        ("aws_api_gateway_stage", "api"),
+    }
+)
+# Kinds that belong to the REST API when they reference one of its resources (method settings, usage
+# plans, base path mappings, the regional WAF association, a permission): they are gated with it. Any
+# other kind that references it (an alarm, a dashboard, an output) reads it through one(...[*]) instead.
+REST_FOLLOWER_PREFIXES = ("aws_api_gateway_", "aws_wafv2_web_acl_association", "aws_lambda_permission")
+_RESOURCE_REFERENCE = re.compile(r"(?<![\w.])(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([A-Za-z_][A-Za-z0-9_]*)")
+# Any reference to a resource, indexed (`[0]`, `[*]`) or not.
+_RESOURCE_NAME = re.compile(r"(?<![\w.])(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)(?=[.\[])")
 
 
 class ExportError(RuntimeError):
@@ -356,7 +389,8 @@ def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     # Through the alias resource, not its name: AddPermission on an alias that does not exist yet fails.
     permission["qualifier"] = "${var.enable_live_alias ? one(aws_lambda_alias.live[*].name) : null}"
 
-    template["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.api.invoke_url}"}
+    # The active front door's URL (infra/terraform/http_api.tf.json): REST's stage or the HTTP API's.
+    template["output"]["EndpointURL"] = {"value": "${local.api_endpoint_url}"}
 
 
 def mirror_method_settings_for_head(template: dict[str, Any], swagger: dict[str, Any]) -> None:
@@ -380,6 +414,228 @@ def mirror_method_settings_for_head(template: dict[str, Any], swagger: dict[str,
         template["resource"].setdefault("aws_api_gateway_method_settings", {}).update(mirrored)
 
 
+def _interpolations(text: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of each top-level `${...}` in a Terraform string, braces balanced."""
+    spans = []
+    index = text.find("${")
+    while index != -1:
+        depth, position = 0, index + 1
+        while position < len(text):
+            if text[position] == "{":
+                depth += 1
+            elif text[position] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            position += 1
+        spans.append((index, position + 1))
+        index = text.find("${", position + 1)
+    return spans
+
+
+def _referenced_resources(value: Any) -> set[tuple[str, str]]:
+    """Every `kind.name` a value's interpolations reference (depends_on lists included)."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "depends_on":
+                found |= {(entry.split(".")[0], entry.split(".")[1]) for entry in item if "." in entry}
+            else:
+                found |= _referenced_resources(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _referenced_resources(item)
+    elif isinstance(value, str):
+        for start, end in _interpolations(value):
+            found |= set(_RESOURCE_NAME.findall(value[start:end]))
+    return found
+
+
+def _rewrite_references(value: Any, gated: set[tuple[str, str]], inside_gated: bool) -> Any:
+    """`kind.name.attr` of a gated resource -> `kind.name[0].attr` (from a resource gated alike) or
+    `one(kind.name[*].attr)` (from anything else, which then reads null under the other API type)."""
+
+    def replace(match: re.Match[str]) -> str:
+        kind, name, attribute = match.groups()
+        if (kind, name) not in gated:
+            return match.group(0)
+        if inside_gated:
+            return f"{kind}.{name}[0].{attribute}"
+        return f"one({kind}.{name}[*].{attribute})"
+
+    if isinstance(value, dict):
+        return {key: _rewrite_references(item, gated, inside_gated) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rewrite_references(item, gated, inside_gated) for item in value]
+    if isinstance(value, str) and "${" in value:
+        pieces, last = [], 0
+        for start, end in _interpolations(value):
+            pieces += [value[last:start], _RESOURCE_REFERENCE.sub(replace, value[start:end])]
+            last = end
+        return "".join([*pieces, value[last:]])
+    return value
+
+
+def _gate_count(body: dict[str, Any], kind: str, key: str) -> None:
+    if "for_each" in body:
+        raise ExportError(f"{kind}.{key}: follows the REST API but uses for_each; give it a count instead")
+    count = body.get("count")
+    if count is None:
+        body["count"] = REST_ONLY
+    elif isinstance(count, int) or (isinstance(count, str) and re.fullmatch(r"\$\{.*\}", count, flags=re.DOTALL)):
+        inner = count if isinstance(count, int) else count[2:-1]
+        body["count"] = '${var.api_type == "REST" ? ' + f"({inner})" + " : 0}"
+    else:
+        raise ExportError(f"{kind}.{key}: count {count!r} is neither a number nor one expression")
+
+
+def _rest_gated(documents: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """The REST API's own resources and, transitively, the follower kinds that reference them."""
+    bodies = {
+        (kind, key): body
+        for document in documents.values()
+        for kind, resources in document.get("resource", {}).items()
+        for key, body in resources.items()
+    }
+    missing = sorted(f"{kind}.{key}" for kind, key in REST_API_RESOURCES - set(bodies))
+    if missing:
+        raise ExportError(f"the REST API is missing {', '.join(missing)}")
+    gated = set(REST_API_RESOURCES)
+    followers = {(kind, key) for kind, key in bodies if kind.startswith(REST_FOLLOWER_PREFIXES)}
+    grown = True
+    while grown:
+        joining = {resource for resource in followers - gated if _referenced_resources(bodies[resource]) & gated}
+        gated |= joining
+        grown = bool(joining)
+    return gated
+
+
+def gate_rest_api(documents: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """Makes the REST API and everything that hangs off it exist only when var.api_type is "REST".
+
+    `documents` are the export's .tf.json files by name, edited in place. Returns the gated resources.
+    """
+    gated = _rest_gated(documents)
+    for document in documents.values():
+        for kind, resources in document.get("resource", {}).items():
+            for key in resources:
+                inside = (kind, key) in gated
+                resources[key] = _rewrite_references(resources[key], gated, inside)
+                if inside:
+                    _gate_count(resources[key], kind, key)
+        for section in ("locals", "output"):
+            if section in document:
+                document[section] = _rewrite_references(document[section], gated, inside_gated=False)
+    return gated
+
+
+def _route_key_name(method: str, path: str) -> str:
+    """`GET /llms/{model_name}` -> `get_llms_model_name`: the route resource's key."""
+    return "_".join([method.lower(), *re.findall(r"[a-z0-9]+", path.lower())])
+
+
+def contract_front_door(swagger: dict[str, Any]) -> dict[str, Any]:
+    """The HTTP API routes and CloudFront cache-key parameters, from chalicelib/contract.py.
+
+    Every route and method is declared on its own: Chalice routes on requestContext.resourcePath,
+    which payload format 1.0 fills with the matched route's path, so a `$default` or `{proxy+}` route
+    would hand every request the same resource path. The contract must match what Chalice serves:
+    GET and HEAD, and OPTIONS so a CORS preflight reaches the function (chalicelib/cors.py).
+    """
+    served = {
+        (method.upper(), path)
+        for path, operations in swagger["paths"].items()
+        for method in operations
+        if method != "parameters"
+    }
+    declared = {(method, path) for path in ROUTES for method in ROUTE_METHODS}
+    if served != declared:
+        raise ExportError(
+            "chalicelib/contract.py and app.py disagree on the routes: "
+            f"only in app.py {sorted(served - declared)}, only in the contract {sorted(declared - served)}"
+        )
+    routes = {
+        _route_key_name(method, path): {
+            "count": HTTP_ONLY,
+            "api_id": "${aws_apigatewayv2_api.http[0].id}",
+            "route_key": f"{method} {path}",
+            "target": "integrations/${aws_apigatewayv2_integration.live[0].id}",
+            "authorization_type": "NONE",
+            # With auto_deploy, a route is live as soon as it exists: API Gateway must already be allowed to invoke.
+            "depends_on": ["aws_lambda_permission.http_api_invoke"],
+        }
+        for path in ROUTES
+        for method in ROUTE_METHODS
+    }
+    parameters = sorted({name for route in ROUTES.values() for name in route.query_parameters})
+    return {
+        "//": "Generated by scripts/export_terraform.py from chalicelib/contract.py; edit the contract, not this file.",
+        "locals": {"contract_query_parameters": parameters},
+        "resource": {"aws_apigatewayv2_route": routes},
+    }
+
+
+# The header API Gateway reads API keys from (the swagger security scheme's name), and the OPTIONS
+# operations that must stay open: a browser never sends a key with a CORS preflight.
+API_KEY_HEADER = "x-api-key"
+API_KEY_SCHEME = "api_key"
+KEYLESS_METHODS = frozenset({"options"})
+
+
+def require_api_keys(template: dict[str, Any], facts: dict[str, Any]) -> None:
+    """With `api_keys_required`, every GET and HEAD needs an API key (infra/terraform/api_keys.tf.json).
+
+    API Gateway reads a method's `apiKeyRequired` from the body's `security`; usage plans and keys
+    are resources, chosen per client at apply time. OPTIONS stays keyless for CORS preflights.
+    """
+    if not facts["api_keys_required"]:
+        return
+    swagger = json.loads(template["locals"]["chalice_api_swagger"])
+    swagger["x-amazon-apigateway-api-key-source"] = "HEADER"
+    swagger.setdefault("securityDefinitions", {})[API_KEY_SCHEME] = {
+        "type": "apiKey",
+        "name": API_KEY_HEADER,
+        "in": "header",
+    }
+    for operations in swagger["paths"].values():
+        for method, operation in operations.items():
+            if method != "parameters" and method not in KEYLESS_METHODS:
+                operation["security"] = [{API_KEY_SCHEME: []}]
+    template["locals"]["chalice_api_swagger"] = json.dumps(swagger)
+
+
+def pass_cors_origins(template: dict[str, Any], stage: str) -> None:
+    """The API function reads its CORS origins from var.cors_allowed_origins, so each stage sets them in one place."""
+    config = json.loads(CHALICE_CONFIG.read_text())
+    environments = [config.get("environment_variables", {}), config["stages"][stage].get("environment_variables", {})]
+    if any("CORS_ALLOWED_ORIGINS" in environment for environment in environments):
+        raise ExportError(
+            f"stage {stage!r} sets CORS_ALLOWED_ORIGINS in .chalice/config.json: set cors_allowed_origins in "
+            f"infra/terraform/stages/{stage}.json instead, which the export passes to the function"
+        )
+    api = _resources(template, "aws_lambda_function")[API_FUNCTION]
+    api.setdefault("environment", {}).setdefault("variables", {})["CORS_ALLOWED_ORIGINS"] = (
+        '${join(",", var.cors_allowed_origins)}'
+    )
+
+
+def set_waf_mode(documents: dict[str, dict[str, Any]], block: bool) -> None:
+    """Writes every web ACL rule's action for the stage's `waf_block_mode` (infra/terraform/waf.tf.json).
+
+    The files hold block mode. Count mode turns each managed group's `override_action` into `count`
+    and each own rule's `action` into `count`: matches are counted and logged, nothing is refused.
+    """
+    for name, document in documents.items():
+        for key, acl in document.get("resource", {}).get("aws_wafv2_web_acl", {}).items():
+            for rule in acl.get("rule", []):
+                if ("override_action" in rule) == ("action" in rule):
+                    raise ExportError(f"{name}: aws_wafv2_web_acl.{key} rule {rule.get('name')!r} needs one action")
+                if "override_action" in rule:
+                    rule["override_action"] = {"none": {}} if block else {"count": {}}
+                elif not block:
+                    rule["action"] = {"count": {}}
+
+
 def rename_schedules(template: dict[str, Any], facts: dict[str, Any]) -> None:
     """Chalice names rules `<function>-event`, so two stages in one account would overwrite each other's rule."""
     for key, rule in template["resource"].get("aws_cloudwatch_event_rule", {}).items():
@@ -400,6 +656,8 @@ def postprocess(
     guard_layers(template)
     rewrite_policies(template)
     rewrite_api(template, facts)
+    require_api_keys(template, facts)
+    pass_cors_origins(template, stage)
     rename_schedules(template, facts)
     return template, facts
 
@@ -450,11 +708,22 @@ def export(stage: str, out: Path, backend_file: Path | None = None, project: Pat
         shutil.copy2(package / DEPLOYMENT_ZIP, out / DEPLOYMENT_ZIP)
         if template.get("resource", {}).get("aws_lambda_layer_version"):
             shutil.copy2(package / LAYER_ZIP, out / LAYER_ZIP)
-    _write_json(out / CHALICE_FILE, template)
-    _write_json(out / STAGE_FILE, {"locals": facts})
+    documents: dict[str, dict[str, Any]] = {CHALICE_FILE: template}
     for source in sorted(INFRA.iterdir()):
-        if source.is_file() and source.name.endswith(INFRA_SUFFIXES) and source.name != VARIABLES_FILE:
+        if not source.is_file() or source.name == VARIABLES_FILE or not source.name.endswith(INFRA_SUFFIXES):
+            continue
+        if source.name.endswith(".tf.json"):
+            documents[source.name] = _json_object(source.read_text())
+        else:
             shutil.copy2(source, out / source.name)
+    if {CONTRACT_FILE, STAGE_FILE} & set(documents):
+        raise ExportError(f"infra/terraform/ must not hold {CONTRACT_FILE} or {STAGE_FILE}: the export writes them")
+    documents[CONTRACT_FILE] = contract_front_door(json.loads(template["locals"]["chalice_api_swagger"]))
+    set_waf_mode(documents, facts["waf_block_mode"])
+    gate_rest_api(documents)
+    for name, document in documents.items():
+        _write_json(out / name, document)
+    _write_json(out / STAGE_FILE, {"locals": facts})
     _write_json(out / VARIABLES_FILE, variables)
     if backend_file is not None:
         shutil.copy2(backend_file, out / "backend.tf")

@@ -1,7 +1,8 @@
 """Events and contexts shaped exactly as Lambda hands them to the API function.
 
 Used by tests and benchmarks that drive `app.app(event, context)` in-process,
-the way API Gateway's REST proxy integration and the warm-up function call it.
+the way API Gateway's REST proxy integration, an HTTP API's payload format 1.0
+integration (`api_type = "HTTP"`) and the warm-up function call it.
 It lives in `scripts/`, not `tests/`, because the benchmark needs it too and
 nothing outside `tests/` may import from there.
 """
@@ -53,6 +54,56 @@ def api_gateway_event(
             "requestId": request_id,
             "stage": "api",
             "identity": {"sourceIp": "198.51.100.7"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def http_api_event(
+    path: str,
+    query: dict[str, str | list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+) -> dict[str, Any]:
+    """An HTTP API payload format 1.0 event for `path` on the `$default` stage, with a fresh request id.
+
+    Format 1.0 keeps the REST proxy event's shape, which is what Chalice routes on
+    (`requestContext.resourcePath`, the matched route's path), and adds `version`. Unlike REST, an
+    HTTP API sends header names in lower case, has no stage prefix in the path on `$default`, and
+    names the matched route in `routeKey`/`resourceId`.
+    """
+    resource, path_parameters = _resource_for(path)
+    multi = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()} or None
+    request_id = str(uuid.uuid4())
+    sent = {"Host": "api.example.test", "User-Agent": "bench", **(headers or {})}
+    all_headers = {name.lower(): value for name, value in sent.items()}
+    return {
+        "version": "1.0",
+        "resource": resource,
+        "path": quote(path),
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in multi.items()} if multi else None,
+        "multiValueQueryStringParameters": multi,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123defg",
+            "domainName": all_headers["host"],
+            "domainPrefix": all_headers["host"].split(".")[0],
+            "extendedRequestId": request_id[:16],
+            "httpMethod": method,
+            "identity": {"sourceIp": "198.51.100.7", "userAgent": all_headers.get("user-agent")},
+            "path": quote(path),
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "resourceId": f"{method} {resource}",
+            "resourcePath": resource,
+            "routeKey": f"{method} {resource}",
+            "stage": "$default",
         },
         "body": None,
         "isBase64Encoded": False,

@@ -51,7 +51,7 @@ def test_every_route_and_method_is_documented_and_nothing_else(spec):
     }
     assert spec_operations == app_operations
     assert set(app.routes) == set(contract.ROUTES)
-    assert all(set(methods) == set(contract.METHODS) for methods in app.routes.values())
+    assert all(set(methods) == set(contract.ROUTE_METHODS) for methods in app.routes.values())
 
 
 def test_path_parameters_match_the_routes(spec):
@@ -63,7 +63,9 @@ def test_path_parameters_match_the_routes(spec):
 def test_query_parameters_match_the_contract(spec):
     for path, methods in app.routes.items():
         for method in methods:
-            assert spec_parameters(spec, path, method.lower(), "query") == contract.ROUTES[path].query_parameters
+            # A CORS preflight carries the query of the request it asks about, and never reads it.
+            expected = set() if method == "OPTIONS" else contract.ROUTES[path].query_parameters
+            assert spec_parameters(spec, path, method.lower(), "query") == expected, (path, method)
 
 
 @pytest.mark.parametrize("route", contract.ROUTES.values(), ids=lambda route: route.path)

@@ -1,22 +1,42 @@
-"""The cost model's arithmetic, checked against bills worked out by hand from the published prices."""
+"""The cost model's arithmetic, checked against bills worked out by hand from the published prices.
+
+The tables in docs/cost.md and docs/disaster-recovery.md are the model's output; the last tests keep them so.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from scripts.cost_model import (
+    BUSINESS_HOURS_PER_MONTH,
+    HOURS_PER_MONTH,
+    MAKE_COST_INPUTS,
     SECONDS_PER_MONTH,
     Inputs,
+    budgets_cost,
     cdn_hit_ratio,
+    cors_cost,
+    doc_blocks,
+    generated_block,
+    logs_insights_cost,
     main,
     monthly_bill,
+    option_catalogue,
     poc_inputs,
     read_units_per_scan,
     refreshes_per_month,
+    second_region_lines,
     tiered_cost,
+    waf_cost,
+    waf_logging_cost,
+    with_generated_block,
 )
 
 GIB = 1024**3
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _plain(requests: float, **overrides) -> Inputs:
@@ -32,6 +52,7 @@ def _plain(requests: float, **overrides) -> Inputs:
         "cache_hit_ratio": 1.0,
         "log_bytes_per_request": 0,
         "platform_log_bytes_per_request": 0,
+        "access_log_bytes_per_request": 0,
         "response_bytes": 0,
     }
     settings.update(overrides)
@@ -113,6 +134,11 @@ def test_log_ingestion_is_fifty_cents_per_gb_of_app_and_platform_lines():
     assert bill.cost_of("CloudWatch Logs ingestion") == pytest.approx(0.50)
 
 
+def test_access_logs_are_fifty_cents_per_gb_of_api_gateway_lines():
+    bill = monthly_bill(_plain(GIB / 1000, access_log_bytes_per_request=1000))
+    assert bill.cost_of("API Gateway access logs") == pytest.approx(0.50)
+
+
 def test_egress_without_cdn_is_billed_at_internet_rates():
     # 2,048 requests of 1 MB = 2 GB at $0.09
     bill = monthly_bill(_plain(2048, response_bytes=1024 * 1024))
@@ -128,6 +154,13 @@ def test_cdn_hits_never_reach_api_gateway_or_lambda():
     assert bill.cost_of("API Gateway data transfer out") == 0
 
 
+def test_cloudfront_in_front_bills_every_request_even_when_nothing_is_cached():
+    bill = monthly_bill(_plain(10e6, cloudfront=True, response_bytes=1024))
+    assert bill.cost_of("CloudFront HTTPS requests") == pytest.approx(10.00)
+    assert bill.cost_of("API Gateway REST requests") == pytest.approx(35.00)
+    assert bill.cost_of("API Gateway data transfer out") == 0
+
+
 def test_cdn_hit_ratio_floor_counts_one_miss_per_url_per_edge_per_max_age():
     # 1,000 RPS x 60 s = 60,000 requests per window; 200 URLs x 10 edges = at most 2,000 misses.
     assert cdn_hit_ratio(1000, 60, 200, 10) == pytest.approx(1 - 2000 / 60000)
@@ -135,11 +168,21 @@ def test_cdn_hit_ratio_floor_counts_one_miss_per_url_per_edge_per_max_age():
 
 
 def test_provisioned_concurrency_bills_capacity_and_cheaper_duration():
-    # 2 x 1 GB for 100 h = 720,000 GB-s x $0.0000041667; 1 M x 1 ms x 1 GB = 1,000 GB-s x $0.0000097222
-    bill = monthly_bill(_plain(1e6, provisioned_concurrency=2, provisioned_hours=100))
-    assert bill.cost_of("Lambda provisioned concurrency") == pytest.approx(720_000 * 0.0000041667)
+    # 2 x 1 GB all month = 2 x 730 h x 3600 s GB-s x $0.0000041667; 1 M x 1 ms x 1 GB = 1,000 GB-s x $0.0000097222
+    bill = monthly_bill(_plain(1e6, provisioned_concurrency=2))
+    assert bill.cost_of("Lambda provisioned concurrency") == pytest.approx(2 * SECONDS_PER_MONTH * 0.0000041667)
     assert bill.cost_of("Lambda duration (on provisioned)") == pytest.approx(1000 * 0.0000097222)
     assert bill.cost_of("Lambda duration (init included)") == 0
+
+
+def test_provisioned_concurrency_for_part_of_the_month_leaves_the_rest_on_demand():
+    # 100 of 730 hours provisioned: that share of the 1,000 GB-s at the provisioned price, the rest on demand,
+    # and the on-demand share's cold starts (1 % x 1 M x 0.4 s x 1 GB = 4,000 GB-s) billed as init.
+    bill = monthly_bill(_plain(1e6, provisioned_concurrency=2, provisioned_hours=100, cold_start_ratio=0.01))
+    share = 100 / HOURS_PER_MONTH
+    assert bill.cost_of("Lambda provisioned concurrency") == pytest.approx(720_000 * 0.0000041667)
+    assert bill.cost_of("Lambda duration (on provisioned)") == pytest.approx(1000 * share * 0.0000097222)
+    assert bill.cost_of("Lambda duration (init included)") == pytest.approx(5000 * (1 - share) * 0.0000166667)
 
 
 def test_snapstart_replaces_init_with_cache_and_restore_charges():
@@ -176,3 +219,108 @@ def test_scenario_report_names_a_lever_at_each_scale(capsys):
     for label in ("1M requests/month", "100M requests/month", "2.6B requests/month"):
         assert f"**{label}" in text
     assert text.count("Biggest levers:") == 3
+
+
+# --- options --------------------------------------------------------------------------------------------------
+
+
+def test_waf_bills_the_web_acl_four_rules_its_alarm_and_each_million_requests():
+    # $5 + 4 x $1 + a 2-metric alarm at $0.10 a metric + 10 M x $0.60 per million
+    assert waf_cost(_plain(10e6)) == pytest.approx(5 + 4 + 0.20 + 6.00)
+
+
+def test_waf_logging_bills_the_kept_records_as_vended_logs_and_the_log_key():
+    # Every record kept: 1 GiB of 1,500-byte records at $0.50 per GB, and the $1 KMS key.
+    assert waf_logging_cost(_plain(GIB / 1500), logged_share=1.0) == pytest.approx(1.00 + 0.50)
+    # The export's filter keeps blocked and counted requests only, assumed 1 % of them.
+    assert waf_logging_cost(_plain(GIB / 1500)) == pytest.approx(1.00 + 0.005)
+
+
+def test_cors_preflights_are_requests_through_api_gateway_and_the_function():
+    # 5 % of 400 M requests: 20 M preflights, all above the 333 M first REST tier ($2.80 per million), 20 M Lambda
+    # requests and 20 M billed milliseconds at 1 GB, and their 500-byte answers at $0.09 per GB.
+    expected = 20 * 2.80 + 20 * 0.20 + 20_000 * 0.0000166667 + 20e6 * 500 / GIB * 0.09
+    assert cors_cost(_plain(400e6)) == pytest.approx(expected)
+
+
+def test_budgets_past_the_two_free_ones_cost_two_cents_a_day():
+    assert budgets_cost(2) == 0
+    assert budgets_cost(3) == pytest.approx(0.02 * 730 / 24)
+
+
+def test_logs_insights_queries_cost_half_a_cent_per_gb_of_a_month_of_function_logs():
+    inputs = _plain(GIB / 500, log_bytes_per_request=300, platform_log_bytes_per_request=200)
+    assert logs_insights_cost(inputs) == pytest.approx(0.005)
+
+
+def test_business_hours_provisioned_concurrency_bills_264_hours_of_capacity():
+    inputs = _plain(0.0)
+    changed = replace(inputs, provisioned_concurrency=2, provisioned_hours=BUSINESS_HOURS_PER_MONTH)
+    # 2 x 1 GB x 264 h x 3,600 s x $0.0000041667 (x86_64), and no traffic to discount.
+    expected = 2 * BUSINESS_HOURS_PER_MONTH * 3600 * 0.0000041667
+    assert monthly_bill(changed).total - monthly_bill(inputs).total == pytest.approx(expected)
+
+
+def test_second_region_prices_replicated_writes_health_checks_and_a_standby_with_provisioned_concurrency():
+    lines = {line.name: line for line in second_region_lines(Inputs(requests_per_month=1e6, xray=False))}
+    # 5,000 items rewritten 30 times: 150,000 replicated writes at $0.625 per million.
+    assert lines["DynamoDB replicated writes"].cost == pytest.approx(0.09375)
+    # Two HTTPS health checks on non-AWS endpoints: 2 x ($0.75 + $2.00).
+    assert lines["Route 53 health checks (HTTPS, /health?deep=true)"].cost == pytest.approx(5.50)
+    # 21 alarm metrics, 4 composite alarms, a dashboard and the observability key, as prod's export has them.
+    assert lines["standby: alarms, dashboard, KMS key"].cost == pytest.approx(21 * 0.10 + 4 * 0.50 + 3.00 + 1.00)
+    assert lines["standby: WAF web ACL, its log key and alarm"].cost > 5 + 4 + 1
+    # The standby keeps 2 x 1 GB arm64 provisioned all month ($17.52) and serves one check every 2 s.
+    standby = lines["standby: health-check traffic, snapshot refreshes, provisioned concurrency"]
+    assert standby.quantity == pytest.approx(0.5 * SECONDS_PER_MONTH)
+    assert standby.cost > 2 * SECONDS_PER_MONTH * 0.0000033334 + 0.5 * SECONDS_PER_MONTH / 1e6 * 3.50
+
+
+def test_every_option_is_priced_at_each_volume(capsys):
+    assert main(["--options", "--xray"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    header, *options = rows
+    assert header.split(" | ")[1:4] == ["1M requests/month", "100M requests/month", "2.6B requests/month"]
+    assert [row.split(" | ")[0].lstrip("| ") for row in options] == [
+        option.name for option in option_catalogue(MAKE_COST_INPUTS)
+    ]
+    for row in options:
+        assert all(cell.startswith(("+$", "−$", "$0", "+<$")) for cell in row.split(" | ")[1:4]), row
+
+
+def test_free_options_cost_nothing_at_any_volume():
+    # One budget is under the two free ones.
+    free = {"API keys and usage plans", "Cost Anomaly Detection", "CodeDeploy for Lambda", "AWS Budgets"}
+    for option in option_catalogue(MAKE_COST_INPUTS):
+        if option.name in free:
+            assert option.price(replace(MAKE_COST_INPUTS, requests_per_month=2.6e9)) == 0, option.name
+
+
+def test_http_api_and_cloudfront_are_priced_as_changes_to_the_bill():
+    options = {option.name: option for option in option_catalogue(MAKE_COST_INPUTS)}
+    at_1m = replace(MAKE_COST_INPUTS, requests_per_month=1e6)
+    # $3.50 of REST requests replaced by $1.00 of HTTP API requests.
+    assert options["HTTP API instead of REST"].price(at_1m) == pytest.approx(-2.50)
+    # At 0.4 request/s nothing is cached: CloudFront only adds its requests and swaps one egress price for another.
+    assert options["CloudFront in front"].price(at_1m) > 0
+    assert options["CloudFront in front"].price(replace(MAKE_COST_INPUTS, requests_per_month=2.6e9)) < 0
+
+
+# --- the documents' tables are the model's output --------------------------------------------------------------
+
+
+def test_generated_blocks_are_found_and_replaced():
+    text = "intro\n<!-- generated:table (tool) -->\nold\n<!-- /generated:table -->\nafter\n"
+    assert generated_block(text, "table") == "old"
+    assert generated_block(with_generated_block(text, "table", "new\nrows"), "table") == "new\nrows"
+    with pytest.raises(ValueError):
+        generated_block(text, "missing")
+
+
+@pytest.mark.parametrize("document, name", sorted(doc_blocks()), ids=lambda value: str(value))
+def test_documented_tables_equal_the_models_output(document, name):
+    text = (ROOT / document).read_text(encoding="utf-8")
+    expected = doc_blocks()[(document, name)]
+    assert generated_block(text, name) == expected, (
+        f"{document} ({name}) is out of date: run .venv/bin/python scripts/cost_model.py --write-docs"
+    )
