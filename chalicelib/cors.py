@@ -10,8 +10,8 @@ function instead of answering it itself, and two middlewares decide what it gets
   `Access-Control-Expose-Headers`, and a preflight also gets the allowed methods, request headers
   and `Access-Control-Max-Age`. An origin that is not allowed gets the same answers without any
   `Access-Control-*` header, so the browser refuses to hand them to the page; the request line logs
-  `cors: "refused"` with the origin. Every answer says `Vary: Origin`, so no cache hands one
-  origin's answer to another (`*` allows every origin and varies on nothing).
+  `cors: "refused"` with the origin. Every answer then says `Vary: Origin`, so no cache hands
+  one origin's answer to another (`*` allows every origin and varies on nothing).
 
 `Allow` always names GET and HEAD, the methods that read a resource: Chalice would list OPTIONS
 too, because every route declares it.
@@ -68,10 +68,6 @@ def configure(policy: CorsPolicy) -> CorsPolicy:
     global _policy
     previous, _policy = _policy, policy
     return previous
-
-
-def current_policy() -> CorsPolicy:
-    return _policy
 
 
 def _method_not_allowed() -> Response:

@@ -617,6 +617,8 @@ def test_api_clients_and_the_exported_key_requirement_must_agree(prod: Export, p
     assert "do nothing" in keys_ignored
     http = refusals(prod_with_keys, api_type="HTTP", waf_enabled=False)
     assert len(http) == 1 and "usage plans" in http[0]
+    (cloudfront,) = refusals(prod_with_keys, cloudfront_enabled=True)
+    assert "x-api-key" in cloudfront, "a cached answer would reach clients without a key"
 
 
 # ---- CORS ------------------------------------------------------------------------------------------------------

@@ -456,8 +456,10 @@ NAME_ATTRIBUTES = ("name", "function_name", "alarm_name", "dashboard_name")
 def resource_names(exported: Export) -> set[str]:
     names = set()
     for kind, _, body in exported.all_resources():
-        if kind in {"aws_lambda_alias", "aws_apigatewayv2_stage"}:
-            continue  # alias names are scoped to their function, HTTP API stage names ($default) to their API
+        if kind in {"aws_lambda_alias", "aws_apigatewayv2_stage", "aws_route53_record"}:
+            # Alias names are scoped to their function, HTTP API stage names ($default) to their API, and
+            # DNS record names are the stage's custom_domain_name and what ACM asks for (domain.tf.json).
+            continue
         for attribute in NAME_ATTRIBUTES:
             value = body.get(attribute)
             # A bare reference (a permission's function_name) names nothing new.

@@ -138,6 +138,8 @@ def make_targets_named(path: Path) -> Iterator[tuple[int, str]]:
     snippets = [(number, match.group(2)) for number, line in prose for match in _INLINE_CODE.finditer(line)]
     snippets += [(number, line.split("#", 1)[0]) for number, line in code]
     for number, snippet in snippets:
+        # A command substitution in an argument (`URL="$(terraform output -raw …)"`) is a value, not targets.
+        snippet = re.sub(r"\$\([^)]*\)", "VALUE", snippet)
         for command in _MAKE_COMMAND.finditer(snippet):
             try:
                 words = shlex.split(command.group(1))  # keeps `URL="$(terraform output …)"` one word
