@@ -84,8 +84,9 @@ deploy: install ## after terraform apply: CodeDeploy shifts STAGE's live alias t
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/run_local.py
 
-lint: install ## ruff: lint rules, import order and complexity
+lint: install ## ruff: lint rules, import order, complexity and formatting
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install ## mypy: strict on chalicelib/, checked on app.py, scripts/ and bench/
 	$(BIN)/mypy

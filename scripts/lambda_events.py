@@ -26,6 +26,31 @@ def _resource_for(path: str) -> tuple[str, dict[str, str] | None]:
     return path, None
 
 
+def _proxy_event(
+    path: str, query: dict[str, str | list[str]] | None, headers: dict[str, str], method: str
+) -> dict[str, Any]:
+    """The members REST and HTTP API (format 1.0) proxy events share; each adds its own `requestContext`."""
+    resource, path_parameters = _resource_for(path)
+    multi = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()} or None
+    return {
+        "resource": resource,
+        "path": quote(path),
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in multi.items()} if multi else None,
+        "multiValueQueryStringParameters": multi,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def _sent_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    return {"Host": "api.example.test", "User-Agent": "bench", **(headers or {})}
+
+
 def api_gateway_event(
     path: str,
     query: dict[str, str | list[str]] | None = None,
@@ -33,31 +58,16 @@ def api_gateway_event(
     method: str = "GET",
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event for `path`, with a fresh request id."""
-    resource, path_parameters = _resource_for(path)
-    multi = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()} or None
-    request_id = str(uuid.uuid4())
-    all_headers = {"Host": "api.example.test", "User-Agent": "bench", **(headers or {})}
-    return {
-        "resource": resource,
-        "path": quote(path),
+    event = _proxy_event(path, query, _sent_headers(headers), method)
+    event["requestContext"] = {
+        "resourcePath": event["resource"],
         "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "queryStringParameters": {name: values[-1] for name, values in multi.items()} if multi else None,
-        "multiValueQueryStringParameters": multi,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": f"/api{path}",
-            "requestId": request_id,
-            "stage": "api",
-            "identity": {"sourceIp": "198.51.100.7"},
-        },
-        "body": None,
-        "isBase64Encoded": False,
+        "path": f"/api{path}",
+        "requestId": str(uuid.uuid4()),
+        "stage": "api",
+        "identity": {"sourceIp": "198.51.100.7"},
     }
+    return event
 
 
 def http_api_event(
@@ -73,41 +83,26 @@ def http_api_event(
     HTTP API sends header names in lower case, has no stage prefix in the path on `$default`, and
     names the matched route in `routeKey`/`resourceId`.
     """
-    resource, path_parameters = _resource_for(path)
-    multi = {name: value if isinstance(value, list) else [value] for name, value in (query or {}).items()} or None
-    request_id = str(uuid.uuid4())
-    sent = {"Host": "api.example.test", "User-Agent": "bench", **(headers or {})}
-    all_headers = {name.lower(): value for name, value in sent.items()}
-    return {
-        "version": "1.0",
-        "resource": resource,
-        "path": quote(path),
+    lowered = {name.lower(): value for name, value in _sent_headers(headers).items()}
+    event = {"version": "1.0", **_proxy_event(path, query, lowered, method)}
+    resource, request_id = event["resource"], str(uuid.uuid4())
+    event["requestContext"] = {
+        "accountId": "123456789012",
+        "apiId": "abc123defg",
+        "domainName": lowered["host"],
+        "domainPrefix": lowered["host"].split(".")[0],
+        "extendedRequestId": request_id[:16],
         "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "queryStringParameters": {name: values[-1] for name, values in multi.items()} if multi else None,
-        "multiValueQueryStringParameters": multi,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123defg",
-            "domainName": all_headers["host"],
-            "domainPrefix": all_headers["host"].split(".")[0],
-            "extendedRequestId": request_id[:16],
-            "httpMethod": method,
-            "identity": {"sourceIp": "198.51.100.7", "userAgent": all_headers.get("user-agent")},
-            "path": quote(path),
-            "protocol": "HTTP/1.1",
-            "requestId": request_id,
-            "resourceId": f"{method} {resource}",
-            "resourcePath": resource,
-            "routeKey": f"{method} {resource}",
-            "stage": "$default",
-        },
-        "body": None,
-        "isBase64Encoded": False,
+        "identity": {"sourceIp": "198.51.100.7", "userAgent": lowered.get("user-agent")},
+        "path": quote(path),
+        "protocol": "HTTP/1.1",
+        "requestId": request_id,
+        "resourceId": f"{method} {resource}",
+        "resourcePath": resource,
+        "routeKey": f"{method} {resource}",
+        "stage": "$default",
     }
+    return event
 
 
 def warmup_event(hold_milliseconds: int = 0) -> dict[str, Any]:

@@ -67,10 +67,12 @@ def test_prod_export_shifts_with_a_canary_that_its_own_alarms_stop_and_roll_back
         alarm = alarms[key]
         assert "count" not in alarm, "a deployment alarm must always exist"
         watched.add((alarm["namespace"], alarm["metric_name"], alarm.get("extended_statistic", alarm.get("statistic"))))
+    # API metric names come from local.api_metrics, which names REST's or the HTTP API's metric
+    # (tests/test_terraform_front_door.py holds each name to what that API type publishes).
     assert watched == {
-        ("AWS/ApiGateway", "5XXError", "Sum"),
+        ("AWS/ApiGateway", "${local.api_metrics.errors_5xx}", "Sum"),
         ("AWS/Lambda", "Errors", "Sum"),
-        ("AWS/ApiGateway", "Latency", "p99"),
+        ("AWS/ApiGateway", "${local.api_metrics.latency}", "p99"),
     }
     assert "aws_iam_role_policy.codedeploy" in group["depends_on"]
 

@@ -163,7 +163,7 @@ def test_healthy_function_is_reported_as_reached(emulator, lambda_client, warmup
     assert report["succeeded"] == 3 and report["failed"] == 0 and report["distinct_containers"] == 3
     assert len(emulator.invocations) == 3
     assert emulator.invocations[0]["payload"] == {"llm_scores_warmup": {"hold_milliseconds": 5}}
-    assert warm_up_line(warmup_log)["WarmupFailures"] == [0.0]
+    assert warm_up_line(warmup_log)["WarmupFailures"] == 0
 
 
 def test_function_errors_are_counted_not_raised(emulator, lambda_client, warmup_log):
@@ -175,7 +175,7 @@ def test_function_errors_are_counted_not_raised(emulator, lambda_client, warmup_
     # A function error is an answer, not a transport failure: it must not be retried into a storm.
     assert len(emulator.invocations) == 4
     line = warm_up_line(warmup_log)
-    assert line["WarmupFailures"] == [2.0] and line["WarmupContainers"] == [2.0]
+    assert line["WarmupFailures"] == 2 and line["WarmupContainers"] == 2
 
 
 def test_function_that_never_answers_is_bounded_by_the_client_timeouts(emulator, lambda_client, warmup_log):
@@ -187,7 +187,7 @@ def test_function_that_never_answers_is_bounded_by_the_client_timeouts(emulator,
     assert all("ReadTimeoutError" in error for error in report["errors"])
     assert MAX_ATTEMPTS * READ_TIMEOUT - 0.1 <= elapsed < MAX_ATTEMPTS * READ_TIMEOUT + MAX_BACKOFF + SLACK
     assert len(emulator.invocations) == 2 * MAX_ATTEMPTS
-    assert warm_up_line(warmup_log)["WarmupFailures"] == [2.0]
+    assert warm_up_line(warmup_log)["WarmupFailures"] == 2
 
 
 def test_throttled_invocations_are_retried_boundedly_and_reported(emulator, lambda_client, warmup_log):
@@ -196,4 +196,4 @@ def test_throttled_invocations_are_retried_boundedly_and_reported(emulator, lamb
     assert report["failed"] == 2
     assert all("TooManyRequestsException" in error for error in report["errors"])
     assert len(emulator.invocations) == 2 * MAX_ATTEMPTS
-    assert warm_up_line(warmup_log)["WarmupFailures"] == [2.0]
+    assert warm_up_line(warmup_log)["WarmupFailures"] == 2
