@@ -80,18 +80,18 @@ def headline_rows(results: BenchResults) -> list[Row]:
     sides = results.app_sides
     rows: list[Row] = [
         Figure(
-            "log bytes per warm cache hit, mean with batched metrics (worst route)",
+            "log bytes per warm cache hit, batched metrics lines included (worst route)",
             _worst_route(results, "hit_log_bytes_mean"),
             " B",
             0,
         ),
         Figure(
-            "log bytes of a typical warm cache hit, median (worst route)",
+            "a warm cache hit's own line, median (worst route)",
             _worst_route(results, "hit_log_bytes_median"),
             " B",
             0,
         ),
-        Figure("log bytes of one warm cache hit, largest", _worst_route(results, "hit_log_bytes_max"), " B", 0),
+        Figure("a warm cache hit's own line, largest", _worst_route(results, "hit_log_bytes_max"), " B", 0),
         Figure(
             "import (init), median of every fresh process", {side: results.imports[side] for side in sides}, " ms", 1
         ),

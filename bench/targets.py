@@ -100,17 +100,17 @@ def cold_init_against_baseline(results: BenchResults) -> Check:
 
 
 def log_line_size(results: BenchResults) -> Check:
-    """Judged on the bytes a warm hit costs on average, which is what CloudWatch Logs bills: a line that
-    also carries the batched metrics now and then is part of that cost, and is reported beside it."""
+    """Every warm hit's own line, and the bytes a warm hit costs on average (what CloudWatch Logs bills,
+    the batched metrics lines included), must each stay within the limit."""
     summaries = [summary[CURRENT] for summary in results.summaries.values()]
     mean = max(summary["hit_log_bytes_mean"] for summary in summaries)
     typical = max(summary["hit_log_bytes_median"] for summary in summaries)
     largest = max(summary["hit_log_bytes_max"] for summary in summaries)
     return Check(
-        f"log bytes per warm cache hit ≤ {LOG_LINE_LIMIT_BYTES} B",
-        mean <= LOG_LINE_LIMIT_BYTES,
-        f"mean {mean:,.0f} B per warm hit, typical line {typical:,.0f} B, largest {largest:,} B "
-        "(stdout + stderr as the handler wrote them; the worst size and route)",
+        f"log line ≤ {LOG_LINE_LIMIT_BYTES} B for every warm cache hit, and per warm hit on average",
+        largest <= LOG_LINE_LIMIT_BYTES and mean <= LOG_LINE_LIMIT_BYTES,
+        f"largest hit line {largest:,} B, typical {typical:,.0f} B; {mean:,.0f} B per warm hit with the "
+        "batched metrics lines (the worst size and route)",
     )
 
 

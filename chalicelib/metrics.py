@@ -8,7 +8,9 @@ listed value), and the batch is written into the next log line that is due.
 
 A batch is due when it is `max_age_seconds` old, when a metric holds the 100
 values EMF allows, or at once when an unusual counter (an error, a miss, a cold
-start) arrives, so alarms never wait for routine traffic. What a container that
+start) arrives, so alarms never wait for routine traffic. (Where it is written
+is the caller's choice: `observability` puts it in the unusual request's own
+line, or in a line of its own after a routine hit, so every hit's line stays small.) What a container that
 is never invoked again still holds is lost: at most `max_age_seconds` of routine
 hits. The document's timestamp is its oldest value's, so values land in the
 minute they were measured.

@@ -26,7 +26,7 @@ from chalice.app import Request, Response
 from chalicelib.cache import Refresh
 from chalicelib.config import settings
 from chalicelib.contract import INTERNAL_ERROR
-from chalicelib.metrics import MetricBatch
+from chalicelib.metrics import ROUTINE_COUNTERS, MetricBatch
 from chalicelib.responses import ApiError, error_response
 
 logger = Logger(service=settings.service_name, level=settings.log_level)
@@ -129,9 +129,21 @@ def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refre
         if refresh.error is not None:
             line["dynamodb_error"] = refresh.error
     due = metrics.take_if_due()
-    if due is not None:
+    if due is None:
+        write_line(line)
+    elif routine(counters, refresh):
+        # A routine hit's line stays small; the batch that happens to fall due goes in a line of its own.
+        write_line(line)
+        write_line({"level": "INFO", "message": "metrics", **due})
+    else:
+        # News (a miss, an error, a cold start) carries the batch in its own line, next to its facts.
         line.update(due)
-    write_line(line)
+        write_line(line)
+
+
+def routine(counters: dict[str, float], refresh: Refresh | None) -> bool:
+    """True for what nearly every request reports: counted, but nothing an alarm or an operator waits for."""
+    return refresh is None and counters.keys() <= ROUTINE_COUNTERS
 
 
 def _normalise_framework_error(response: Response, request_id: str) -> Response:

@@ -108,7 +108,7 @@ def sent_values(records: list[str], method: str, path: str, parameter: str) -> s
     return values
 
 
-def test_api_conforms_to_openapi_under_generated_and_malformed_input(api, spec, tmp_path):
+def test_api_conforms_to_openapi_under_generated_and_malformed_input(api, spec, tmp_path, capsys):
     report_path = tmp_path / "schemathesis.json"
     request_log = tmp_path / "requests.ndjson"
     command = schemathesis_command(api.base_url, report_path)
@@ -130,11 +130,14 @@ def test_api_conforms_to_openapi_under_generated_and_malformed_input(api, spec, 
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     generated = report.get("test_cases", {}).get("generated", 0)
     records = request_log.read_text().splitlines() if request_log.exists() else []
-    print(
-        f"\nschemathesis: seed {report.get('seed')}, {MAX_EXAMPLES} examples per operation, {generated} test cases, "
-        f"{len(records)} requests, fingerprint {fingerprint(records)}, {elapsed:.0f} s, exit {result.returncode}"
-    )
-    print(f"replay: FUZZ_SEED={SEED} FUZZ_MAX_EXAMPLES={MAX_EXAMPLES} {sys.executable} -m pytest {__file__}")
+    # Shown even when pytest captures output, so every `make test` log says which seed it fuzzed with.
+    with capsys.disabled():
+        print(
+            f"\nschemathesis: seed {report.get('seed')}, {MAX_EXAMPLES} examples per operation, "
+            f"{generated} test cases, {len(records)} requests, fingerprint {fingerprint(records)}, "
+            f"{elapsed:.0f} s, exit {result.returncode}"
+        )
+        print(f"replay: FUZZ_SEED={SEED} FUZZ_MAX_EXAMPLES={MAX_EXAMPLES} {sys.executable} -m pytest {__file__}")
     print(f"command: {shlex.join(command)}")
 
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

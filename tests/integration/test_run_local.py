@@ -1,4 +1,5 @@
-"""`make run`'s script end to end: it starts moto and chalice local, serves seeded data, and cleans up on Ctrl-C."""
+"""`make run`'s script end to end: it starts moto and chalice local, serves seeded data that `make smoke`
+accepts, and cleans up on Ctrl-C."""
 
 import json
 import os
@@ -31,6 +32,15 @@ def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/llms?limit=1000", timeout=30) as response:
             payload = json.load(response)
         assert payload["count"] >= 30
+        # The deploy pipeline's black-box check passes against what `make run` serves.
+        smoke = subprocess.run(
+            [sys.executable, "scripts/smoke.py", f"http://127.0.0.1:{api_port}"],
+            cwd=local_stack.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
     finally:

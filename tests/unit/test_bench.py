@@ -135,9 +135,26 @@ def test_warm_p50_target_passes_at_half_of_against_and_fails_above() -> None:
     assert "0.600×" in failed.detail
 
 
-def test_log_target_judges_the_mean_bytes_of_a_warm_hit() -> None:
-    assert _check(_results(current_log_bytes=300), "log bytes").passed is True
-    assert _check(_results(current_log_bytes=301), "log bytes").passed is False
+def test_log_target_judges_every_hit_line_and_the_mean_bytes_of_a_warm_hit() -> None:
+    assert _check(_results(current_log_bytes=300), "log line").passed is True
+    assert _check(_results(current_log_bytes=301), "log line").passed is False
+
+
+def test_log_target_fails_on_one_long_hit_line_even_when_the_mean_is_small() -> None:
+    results = _results(current_log_bytes=250)
+    for summary in results.summaries.values():
+        summary[CURRENT]["hit_log_bytes_max"] = 301
+    assert _check(results, "log line").passed is False
+
+
+def test_a_hits_own_line_is_measured_apart_from_a_metrics_line_written_after_it() -> None:
+    from bench.container import request_line_bytes
+
+    request = b'{"level":"INFO","message":"request","status":200}\n'
+    batch = b'{"level":"INFO","message":"metrics","_aws":{},"Latency":[1,2,3]}\n'
+    assert request_line_bytes(request + batch) == len(request)
+    poc_line = b"[INFO]\t2026-11-25T00:00:00.000Z\tpoc line\n"
+    assert request_line_bytes(poc_line) == len(poc_line)
 
 
 def _simulated(pinged_misses: int) -> dict[str, dict[str, Any]]:

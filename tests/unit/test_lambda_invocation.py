@@ -76,3 +76,26 @@ def test_warmup_path_is_not_reachable_through_api_gateway(fresh_service):
 def test_unknown_event_gets_chalice_unknown_request_not_a_crash(fresh_service):
     response = app({"source": "aws.events"}, LambdaContext())
     assert response["statusCode"] == 500
+
+
+def test_a_routine_hit_keeps_its_line_small_and_a_due_batch_gets_a_line_of_its_own(
+    fresh_service, put_items, log_lines, monkeypatch
+):
+    from chalicelib import observability
+    from chalicelib.metrics import MetricBatch
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(observability, "metrics", MetricBatch("LLMScores", "llm-scores", clock=lambda: now[0]))
+    put_items(make_item("gpt-4o"))
+    app(api_gateway_event("/llms"), LambdaContext())  # the miss: its line carries the batch at once
+    app(api_gateway_event("/llms"), LambdaContext())
+    now[0] += 1.5
+    app(api_gateway_event("/llms"), LambdaContext())  # the batch is now due
+    miss, first_hit, second_hit, batch = log_lines()
+    assert miss["cache"] == "MISS" and miss["CacheMiss"] == 1
+    for hit in (first_hit, second_hit):
+        assert hit["cache"] == "HIT" and "_aws" not in hit
+        assert len(json.dumps(hit, separators=(",", ":"))) <= 300
+    assert batch["message"] == "metrics" and batch["Requests"] == 2 and batch["CacheHit"] == 2
+    assert len(batch["Latency"]) == 2
+    assert_valid_emf(batch)
