@@ -59,7 +59,8 @@ def _redirect_logs(path: str) -> int:
     if not path:
         return 1
     result_descriptor = os.dup(1)
-    log_descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # Read-write, so the meter can read back what each invocation logged (bench.container.LogMeter).
+    log_descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(log_descriptor, 1)
     os.dup2(log_descriptor, 2)
     os.close(log_descriptor)

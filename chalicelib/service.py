@@ -132,11 +132,11 @@ class ScoresService:
         view = snapshot.view(query.provider, query.sort, query.order)
         start = 0 if query.after is None else view.start_after(query.after)
         end = view.page_end(start, query.limit, self.page_payload_budget_bytes)
-        names = view.names[start:end]
-        body = f'{{"items":{snapshot.join_encoded(names)},"count":{len(names)}'
+        body = f'{{"items":{view.json_array(start, end)},"count":{end - start}'
         if end < len(view.names):
-            body += f',"next_token":{json_text(encode_token(query.view_key, view.keys[end - 1]))}'
-        record.items_returned = len(names)
+            token = view.token_after(end - 1, lambda key: json_text(encode_token(query.view_key, key)))
+            body += f',"next_token":{token}'
+        record.items_returned = end - start
         return self._cached(body + "}", etag, read)
 
     @handle_errors

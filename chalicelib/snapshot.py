@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -49,7 +49,22 @@ class View:
     descending: bool
     # payload_offsets[i] is the Lambda payload size of names[:i], so a page's size is one subtraction.
     payload_offsets: list[int]
+    # Each item's pre-encoded JSON, in view order, so a page is one slice and one join.
+    texts: list[str] = field(default_factory=list, repr=False)
     _positions: dict[str, int] | None = field(default=None, repr=False)
+    # The pagination token that resumes after each position, made once: pages are asked for again and again.
+    _tokens: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def json_array(self, start: int, end: int) -> str:
+        """The JSON array text of items `start` to `end` (exclusive), from their pre-encoded text."""
+        return "[" + ",".join(self.texts[start:end]) + "]"
+
+    def token_after(self, index: int, encode: Callable[[SortKey], str]) -> str:
+        """The token that resumes after item `index`, built by `encode` from its sort key the first time only."""
+        token = self._tokens.get(index)
+        if token is None:
+            token = self._tokens[index] = encode(self.keys[index])
+        return token
 
     def page_end(self, start: int, limit: int, payload_budget: int) -> int:
         """End index of the page starting at `start`: at most `limit` items, and at most `payload_budget` bytes.
@@ -102,7 +117,7 @@ class Snapshot:
         """The items of `provider` (`normalise_provider`'s form, or None for all) in one order, built once."""
         if provider is not None and provider not in self.providers:
             # Not memoised: arbitrary input must not grow the view dictionary.
-            return View([], [], order == "desc", [0])
+            return View([], [], order == "desc", [0], [])
         cache_key = (provider, sort, order)
         view = self._views.get(cache_key)
         if view is None:
@@ -122,8 +137,4 @@ class Snapshot:
         ordered = present + missing
         names = [key[2] for key in ordered]
         offsets = list(accumulate((self.payload_sizes[name] for name in names), initial=0))
-        return View(names, ordered, descending, offsets)
-
-    def join_encoded(self, names: Iterable[str]) -> str:
-        """The JSON array text of the named items, from their pre-encoded text."""
-        return "[" + ",".join(self.encoded[name] for name in names) + "]"
+        return View(names, ordered, descending, offsets, [self.encoded[name] for name in names])
