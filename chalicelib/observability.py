@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -129,7 +130,11 @@ def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refre
         if refresh.error is not None:
             line["dynamodb_error"] = refresh.error
     due = metrics.take_if_due()
-    if due is None:
+    if logger.log_level > logging.INFO:
+        # A quieter LOG_LEVEL drops the request lines, never the metrics the alarms read.
+        if due is not None:
+            write_line({"level": "INFO", "message": "metrics", **due})
+    elif due is None:
         write_line(line)
     elif routine(counters, refresh):
         # A routine hit's line stays small; the batch that happens to fall due goes in a line of its own.

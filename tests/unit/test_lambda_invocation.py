@@ -99,3 +99,18 @@ def test_a_routine_hit_keeps_its_line_small_and_a_due_batch_gets_a_line_of_its_o
     assert batch["message"] == "metrics" and batch["Requests"] == 2 and batch["CacheHit"] == 2
     assert len(batch["Latency"]) == 2
     assert_valid_emf(batch)
+
+
+def test_a_quieter_log_level_drops_request_lines_but_never_the_metrics(fresh_service, put_items, log_lines):
+    from chalicelib.observability import logger
+
+    put_items(make_item("gpt-4o"))
+    previous = logger.log_level
+    logger.setLevel("WARNING")
+    try:
+        app(api_gateway_event("/llms"), LambdaContext())  # a miss: its metrics are due at once
+    finally:
+        logger.setLevel(previous)
+    (line,) = log_lines()
+    assert line["message"] == "metrics" and line["CacheMiss"] == 1
+    assert_valid_emf(line)
