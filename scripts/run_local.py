@@ -31,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if port_is_open(port):
             print(f"error: port {port} on 127.0.0.1 is already in use; pass --port/--dynamodb-port", file=sys.stderr)
             return 1
-    # SIGTERM (e.g. from a process manager) cleans up exactly like Ctrl-C.
+    # Ctrl-C stops everything even when this process was started with SIGINT ignored (a shell's background
+    # job without job control passes that on, and Python then installs no handler of its own); SIGTERM
+    # (e.g. from a process manager) cleans up exactly like Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     moto: Moto | None = None
     api: ChaliceLocal | None = None

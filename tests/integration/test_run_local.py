@@ -32,15 +32,6 @@ def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/llms?limit=1000", timeout=30) as response:
             payload = json.load(response)
         assert payload["count"] >= 30
-        # The deploy pipeline's black-box check passes against what `make run` serves.
-        smoke = subprocess.run(
-            [sys.executable, "scripts/smoke.py", f"http://127.0.0.1:{api_port}"],
-            cwd=local_stack.PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         process.send_signal(signal.SIGINT)
         _, errors = process.communicate(timeout=60)
     finally:
@@ -74,3 +65,27 @@ def test_run_local_refuses_a_busy_port():
             timeout=60,
         )
     assert result.returncode == 1 and "already in use" in result.stderr
+
+
+def test_make_smoke_passes_against_what_make_run_serves():
+    api_port, dynamodb_port = local_stack.free_port(), local_stack.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "scripts/run_local.py", "--port", str(api_port), "--dynamodb-port", str(dynamodb_port)],
+        cwd=local_stack.PROJECT_ROOT,
+        env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL_DYNAMODB"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        local_stack.wait_for_http(f"http://127.0.0.1:{api_port}/health", process, timeout_seconds=90)
+        smoke = subprocess.run(
+            [sys.executable, "scripts/smoke.py", f"http://127.0.0.1:{api_port}"],
+            cwd=local_stack.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        local_stack.stop(process)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert smoke.stdout.count("PASS ") >= 9, smoke.stdout
