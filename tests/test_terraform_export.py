@@ -852,6 +852,25 @@ def run_checkov(directory: Path) -> tuple[subprocess.CompletedProcess[str], list
     return result, reports if isinstance(reports, list) else [reports]
 
 
+def checkov_clean(directory: Path) -> dict[str, Any]:
+    """checkov's reports by check type for `directory`, after asserting it parsed everything and failed nothing."""
+    result, reports = run_checkov(directory)
+    by_type = {report["check_type"]: report for report in reports}
+    assert "terraform_json" in by_type, f"checkov ran no terraform_json checks: {result.stdout[:500]}"
+    failures = [
+        f"{check['check_id']} {check['resource']}: {check['check_name']}"
+        for report in reports
+        for check in report["results"]["failed_checks"]
+    ]
+    assert failures == [], directory
+    for report in reports:
+        assert report["results"]["parsing_errors"] == [], report["results"]["parsing_errors"]
+    # checkov logs a crashed check and carries on as if it had not existed.
+    assert "Failed to run check" not in result.stderr and "Failed to add block" not in result.stderr
+    assert result.returncode == 0
+    return by_type
+
+
 def test_checkov_passes_the_prod_export_and_the_bootstrap_with_no_failures_and_no_parse_errors(
     prod: Export, tmp_path: Path
 ) -> None:
@@ -861,17 +880,7 @@ def test_checkov_passes_the_prod_export_and_the_bootstrap_with_no_failures_and_n
         (prod.directory, 50, "api_handler"),
         (bootstrap, 3, "api_gateway_cloudwatch"),
     ):
-        result, reports = run_checkov(directory)
-        by_type = {report["check_type"]: report for report in reports}
-        assert "terraform_json" in by_type, f"checkov ran no terraform_json checks: {result.stdout[:500]}"
-        failures = [
-            f"{check['check_id']} {check['resource']}: {check['check_name']}"
-            for report in reports
-            for check in report["results"]["failed_checks"]
-        ]
-        assert failures == [], directory
-        for report in reports:
-            assert report["results"]["parsing_errors"] == [], report["results"]["parsing_errors"]
+        by_type = checkov_clean(directory)
         summary = by_type["terraform_json"]["summary"]
         assert summary["passed"] >= minimum_passed, f"{directory}: a scan that checks nothing is not a pass"
         # checkov names a resource `<type>.<key>` in graph checks and `resource.<key>` in the others.
@@ -879,9 +888,6 @@ def test_checkov_passes_the_prod_export_and_the_bootstrap_with_no_failures_and_n
             check["resource"].rpartition(".")[2] for check in by_type["terraform_json"]["results"]["passed_checks"]
         }
         assert must_check in checked, f"{directory}: {must_check} was never checked"
-        # checkov logs a crashed check and carries on as if it had not existed.
-        assert "Failed to run check" not in result.stderr and "Failed to add block" not in result.stderr
-        assert result.returncode == 0
 
 
 def test_cfn_lint_finds_no_errors_in_the_prod_sam_template(tmp_path: Path) -> None:

@@ -17,16 +17,22 @@ from scripts import local_stack
 pytestmark = pytest.mark.integration
 
 
-def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
+def start_make_run(stderr: int) -> tuple[subprocess.Popen[str], int, int]:
+    """`make run`'s script on free ports: the process, the API's port and DynamoDB's."""
     api_port, dynamodb_port = local_stack.free_port(), local_stack.free_port()
     process = subprocess.Popen(
         [sys.executable, "scripts/run_local.py", "--port", str(api_port), "--dynamodb-port", str(dynamodb_port)],
         cwd=local_stack.PROJECT_ROOT,
         env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL_DYNAMODB"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
+    return process, api_port, dynamodb_port
+
+
+def test_run_local_serves_seeded_data_and_stops_everything_on_ctrl_c():
+    process, api_port, dynamodb_port = start_make_run(subprocess.PIPE)
     try:
         local_stack.wait_for_http(f"http://127.0.0.1:{api_port}/health", process, timeout_seconds=90)
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/llms?limit=1000", timeout=30) as response:
@@ -68,14 +74,7 @@ def test_run_local_refuses_a_busy_port():
 
 
 def test_make_smoke_passes_against_what_make_run_serves():
-    api_port, dynamodb_port = local_stack.free_port(), local_stack.free_port()
-    process = subprocess.Popen(
-        [sys.executable, "scripts/run_local.py", "--port", str(api_port), "--dynamodb-port", str(dynamodb_port)],
-        cwd=local_stack.PROJECT_ROOT,
-        env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL_DYNAMODB"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process, api_port, _ = start_make_run(subprocess.DEVNULL)
     try:
         local_stack.wait_for_http(f"http://127.0.0.1:{api_port}/health", process, timeout_seconds=90)
         smoke = subprocess.run(
