@@ -71,7 +71,7 @@ class SnapshotCache:
         jitter_ratio: float,
         max_stale_seconds: float,
         retry_after_seconds: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
         on_unexpected_error: Callable[[BaseException], None] | None = None,
     ) -> None:
@@ -80,7 +80,8 @@ class SnapshotCache:
         self._jitter_ratio = jitter_ratio
         self._max_stale_seconds = max_stale_seconds
         self._retry_after_seconds = retry_after_seconds
-        self._clock = clock
+        # Wall-clock time unless a test passes its own; looked up now, not when this module was imported.
+        self._clock = clock if clock is not None else time.time
         self._rand = rand
         self._on_unexpected_error = on_unexpected_error
         self._lock = threading.Lock()

@@ -237,3 +237,21 @@ def test_an_unpinged_container_misses_once_per_ttl():
         clock.now += 7
         states.append(cache.read().state)
     assert states.count("MISS") == 12  # one per 300 s TTL over the hour, the first included
+
+
+def test_a_snapshot_restored_weeks_later_is_never_served_as_stale(monkeypatch):
+    # SnapStart restores init's memory on a machine whose monotonic clock knows nothing of the weeks in
+    # between; only the wall clock does. With the default clock, those weeks must count.
+    import time
+
+    wall = FakeClock()
+    monkeypatch.setattr(time, "time", wall)
+    table = FakeTable()
+    cache = SnapshotCache(
+        table.scan_all, ttl_seconds=300, jitter_ratio=0, max_stale_seconds=3600, retry_after_seconds=5
+    )
+    cache.read()
+    table.failing = True
+    wall.now += 21 * 86_400  # restored three weeks later; time.monotonic() has not moved
+    with pytest.raises(DataUnavailable):
+        cache.read()
