@@ -77,9 +77,13 @@ STAGE ?= prod
 terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
 	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
-.PHONY: deploy
-deploy: install ## after terraform apply: CodeDeploy shifts STAGE's live alias to the new version, rolls back on alarm (TARGET_VERSION=N)
-	$(BIN)/python scripts/deploy.py --stage $(STAGE) --export-dir build/terraform-$(STAGE) $(if $(TARGET_VERSION),--target-version "$(TARGET_VERSION)")
+.PHONY: deploy artifact
+deploy: install ## after terraform apply: CodeDeploy shifts STAGE's live alias to the new version, rolls back on alarm (TARGET_VERSION=N, FORCE=1, CLEAR_WEIGHTS=1)
+	$(BIN)/python scripts/deploy.py --stage $(STAGE) --export-dir build/terraform-$(STAGE) $(if $(TARGET_VERSION),--target-version "$(TARGET_VERSION)") $(if $(FORCE),--force) $(if $(CLEAR_WEIGHTS),--clear-weights)
+
+# What the deploy workflow builds once, without AWS credentials, and promotes from dev to prod (docs/delivery.md).
+artifact: install ## the deploy artifact in build/artifact: every stage's Terraform and Lambda zip, and a manifest of sha256s
+	$(BIN)/python scripts/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)")
 
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/run_local.py
@@ -97,7 +101,13 @@ unit: install ## the in-process tests only (tests/unit), on two workers
 integration: install checkov workflow-lint ## the tests that start real processes on loopback or package the app
 	$(BIN)/python -m pytest -m integration
 
-check: lint typecheck unit ## the fast lane, under a minute: lint, type check and the in-process tests
+check: lint typecheck unit fmt-terraform ## the fast lane, under a minute: lint, type check, the in-process tests, terraform fmt
+
+# The hand-written Terraform is HCL: `terraform fmt` when terraform is installed (make test does not need it).
+.PHONY: fmt-terraform
+fmt-terraform: ## terraform fmt -check -recursive infra/ (skipped, saying so, when terraform is not on the PATH)
+	@if command -v terraform >/dev/null 2>&1; then terraform fmt -check -recursive infra/; \
+	else echo "terraform not on the PATH: skipped terraform fmt -check -recursive infra/"; fi
 
 test: lint typecheck checkov workflow-lint ## everything CI runs: lint, types, unit, integration, faults, fuzz (fixed seed), load, export, checkov, workflows, smoke
 	$(BIN)/python -m pytest

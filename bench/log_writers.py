@@ -75,8 +75,13 @@ def hand_writer(buffer: io.StringIO) -> Callable[[], None]:
         batch.sample("Latency", fields["duration_ms"])
         line = {"level": "INFO", "message": "request", "service": SERVICE, **fields}
         due = batch.take_if_due()
-        if due is not None:
-            line.update(due)
+        if due:
+            # A line has room for one `_aws`: the newest document joins it, any earlier ones get their own.
+            *earlier, newest = due
+            for document in earlier:
+                metrics_line = {"level": "INFO", "message": "metrics", **document}
+                buffer.write(json.dumps(metrics_line, separators=(",", ":"), default=str) + "\n")
+            line.update(newest)
         buffer.write(json.dumps(line, separators=(",", ":"), default=str) + "\n")
 
     return write

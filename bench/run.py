@@ -312,6 +312,8 @@ def _environment(endpoint: str) -> dict[str, str]:
     # moto reads a 1 MB Scan page in seconds, not DynamoDB's few hundred ms: the production 1 s timeout
     # would turn the 5,000-item cold read into retries and 503s.
     environment["DYNAMODB_READ_TIMEOUT_SECONDS"] = "30"
+    # Likewise the whole read: at moto's pace it takes longer than the production refresh deadline.
+    environment["CACHE_REFRESH_DEADLINE_SECONDS"] = "120"
     return environment
 
 

@@ -5,6 +5,11 @@ reason, it keeps serving the last good snapshot (up to a maximum staleness) and
 waits `retry_after_seconds` before trying again, so a dead dependency costs one
 bounded timeout per interval instead of one per request.
 
+A refresh has one deadline for the whole read (chalicelib/deadline.py), not only a
+timeout per page. Past it, the refresh has failed like any other: a read that got
+some pages in time is thrown away, never served, so no answer is ever a partial
+catalogue presented as the whole one.
+
 Ages are wall-clock time since the table was read. A SnapStart snapshot can be
 restored weeks after it was taken, on a machine whose monotonic clock started
 anew; only the wall clock says how old the data really is. An age that comes out
@@ -19,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.deadline import Deadline, DeadlineExceeded, run_within
 from chalicelib.repository import DynamoDBUnavailable, ScanResult, SkippedItem
 from chalicelib.snapshot import Snapshot
 
@@ -35,6 +41,8 @@ class Refresh:
     skipped_items: int = 0
     error: str | None = None
     skipped: tuple[SkippedItem, ...] = ()
+    # The table could not be read in time (an outage, a refusal, the deadline), as opposed to a bug of ours.
+    table_unreadable: bool = False
 
 
 class DataUnavailable(Exception):
@@ -74,7 +82,10 @@ class SnapshotCache:
         clock: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
         on_unexpected_error: Callable[[BaseException], None] | None = None,
+        refresh_deadline_seconds: float | None = None,
     ) -> None:
+        """`refresh_deadline_seconds` bounds each whole refresh (the service always sets it); None runs
+        `load` on the calling thread with only its own timeouts, as benchmarks of the bare cache do."""
         self._load = load
         self._ttl_seconds = ttl_seconds
         self._jitter_ratio = jitter_ratio
@@ -84,6 +95,7 @@ class SnapshotCache:
         self._clock = clock if clock is not None else time.time
         self._rand = rand
         self._on_unexpected_error = on_unexpected_error
+        self._refresh_deadline_seconds = refresh_deadline_seconds
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._fresh_seconds = 0.0
@@ -116,15 +128,12 @@ class SnapshotCache:
             self._fresh_seconds = 0.0
             self._failed_at = None
 
-    def status(self) -> dict[str, object]:
-        """A summary for the deep health check."""
-        snapshot = self._snapshot
-        now = self._clock()
+    def summary(self, read: CacheRead) -> dict[str, object]:
+        """What the public deep health check says of the snapshot `read` served: counts and ages, never errors."""
         return {
-            "items": len(snapshot) if snapshot is not None else 0,
-            "age_seconds": round(now - snapshot.loaded_at, 3) if snapshot is not None else None,
-            "fresh": snapshot is not None and self._is_fresh(snapshot, now),
-            "last_error": self._last_error,
+            "items": len(read.snapshot),
+            "age_seconds": round(self._clock() - read.snapshot.loaded_at, 3),
+            "fresh": read.state != STALE,
         }
 
     def _is_fresh(self, snapshot: Snapshot, now: float) -> bool:
@@ -133,17 +142,21 @@ class SnapshotCache:
     def _refresh(self, fresh_for_at_least: float = 0.0) -> CacheRead:
         started = time.perf_counter()
         try:
-            result = self._load()
+            if self._refresh_deadline_seconds is None:
+                result = self._load()
+            else:
+                result = run_within(Deadline(self._refresh_deadline_seconds), self._load)
         except Exception as error:
             # Anything a refresh raises, not only an unreachable table, must leave the last good snapshot serving.
-            unexpected = not isinstance(error, DynamoDBUnavailable)
+            unexpected = not isinstance(error, (DynamoDBUnavailable, DeadlineExceeded))
             description = f"unexpected {type(error).__name__}: {error}"[:300] if unexpected else str(error)
             if unexpected and self._on_unexpected_error is not None and self._last_error != description:
                 # Once per run of identical failures: the stack trace is the same every retry interval.
                 self._on_unexpected_error(error)
             self._last_error = description
             self._failed_at = self._clock()
-            refresh = Refresh((time.perf_counter() - started) * 1000, error=description)
+            duration = (time.perf_counter() - started) * 1000
+            refresh = Refresh(duration, error=description, table_unreadable=not unexpected)
             return self._fallback(self._failed_at, refresh)
         loaded_at = self._clock()
         self._snapshot = Snapshot(result.items, result.skipped_items, loaded_at)

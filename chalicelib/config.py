@@ -75,6 +75,10 @@ class Settings:
     dynamodb_connect_timeout_seconds: float
     dynamodb_read_timeout_seconds: float
     dynamodb_max_attempts: int
+    # One bound for a whole refresh, however many pages and retries it takes: past it, the refresh has failed.
+    cache_refresh_deadline_seconds: float
+    # The deep health check reads DynamoDB at most once per this interval per container, whatever the request rate.
+    health_check_interval_seconds: float
     api_function_name: str
     api_function_qualifier: str
     warmup_concurrency: int
@@ -108,6 +112,11 @@ class Settings:
             ),
             dynamodb_read_timeout_seconds=_number(env, "DYNAMODB_READ_TIMEOUT_SECONDS", 1.0, minimum=0.05, maximum=60),
             dynamodb_max_attempts=_integer(env, "DYNAMODB_MAX_ATTEMPTS", 2, minimum=1, maximum=10),
+            # 4 s leaves a 10 s function time to answer stale or 503 after a refresh that ran out of time.
+            cache_refresh_deadline_seconds=_number(
+                env, "CACHE_REFRESH_DEADLINE_SECONDS", 4.0, minimum=0.1, maximum=900
+            ),
+            health_check_interval_seconds=_number(env, "HEALTH_CHECK_INTERVAL_SECONDS", 10, minimum=1, maximum=3_600),
             api_function_name=env.get("API_FUNCTION_NAME", "llm-scores-dev"),
             api_function_qualifier=env.get("API_FUNCTION_QUALIFIER", ""),
             warmup_concurrency=_integer(env, "WARMUP_CONCURRENCY", 0, minimum=0, maximum=100),

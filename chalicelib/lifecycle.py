@@ -12,6 +12,13 @@ after-restore hook reloads the catalogue, gives the container its own id (warm-u
 reports count distinct ids) and reseeds `random` so TTL jitter differs between
 containers. `snapshot_restore_py` exists only in the Lambda runtime; elsewhere no
 hook is registered.
+
+Metrics: init writes what it measured as it ends, so none of it waits for the
+first request (hours later, under provisioned concurrency) and none of it is
+left in a SnapStart snapshot. Anything the batch still holds when a restore
+begins was recorded before the snapshot: each restored container would write it
+again, stamped with the snapshot's time, perhaps beyond the 14 days CloudWatch
+keeps. The hook drops it, then writes what its own reload measured, as init does.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.cache import DataUnavailable
-from chalicelib.observability import emit, logger
+from chalicelib.observability import discard_held_metrics, emit, logger, write_held_metrics
 from chalicelib.service import ScoresService
 
 PRELOADED_INITIALIZATION_TYPES = frozenset({"provisioned-concurrency", "snap-start"})
@@ -69,10 +76,12 @@ def load_catalogue(service: ScoresService) -> str:
 
 def refresh_after_restore(service: ScoresService) -> None:
     """Runs once in each container restored from a snapshot, before it serves anything."""
+    discard_held_metrics()
     service.renew_identity()
     random.seed()
     service.cache.invalidate()
     load_catalogue(service)
+    write_held_metrics()
 
 
 def install(
@@ -80,7 +89,7 @@ def install(
     initialization_type: str | None = None,
     register_after_restore: RestoreHookRegistrar | None = None,
 ) -> Installed:
-    """Registers the after-restore hook where the runtime has one, and preloads if init runs ahead of traffic.
+    """Registers the restore hook where the runtime has one, preloads if init runs ahead of traffic, writes metrics.
 
     Both arguments default to what the Lambda runtime provides; tests pass their own.
     """
@@ -92,4 +101,5 @@ def install(
     preload = initialization_type in PRELOADED_INITIALIZATION_TYPES
     if preload:
         load_catalogue(service)
+    write_held_metrics()
     return Installed(preloaded=preload, restore_hook_registered=registrar is not None)

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +94,21 @@ def write_line(line: dict[str, Any]) -> None:
         handler.release()
 
 
+def _write_metrics(documents: Sequence[dict[str, Any]]) -> None:
+    for document in documents:
+        write_line({"level": "INFO", "message": "metrics", **document})
+
+
+def write_held_metrics() -> None:
+    """Writes every metric the batch holds now, due or not, each document in a line of its own."""
+    _write_metrics(metrics.take())
+
+
+def discard_held_metrics() -> None:
+    """Drops what the batch holds, unwritten: after a SnapStart restore, those values are the snapshot's."""
+    metrics.discard()
+
+
 def log_unexpected_refresh_error(error: BaseException) -> None:
     """The stack trace of a refresh that failed for a reason other than DynamoDB being unreachable."""
     logger.error("catalogue refresh failed unexpectedly", exc_info=error)
@@ -132,17 +147,20 @@ def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refre
     due = metrics.take_if_due()
     if logger.log_level > logging.INFO:
         # A quieter LOG_LEVEL drops the request lines, never the metrics the alarms read.
-        if due is not None:
-            write_line({"level": "INFO", "message": "metrics", **due})
-    elif due is None:
+        _write_metrics(due)
+    elif not due:
         write_line(line)
     elif routine(counters, refresh):
-        # A routine hit's line stays small; the batch that happens to fall due goes in a line of its own.
+        # A routine hit's line stays small; the batches that happen to fall due go in lines of their own.
         write_line(line)
-        write_line({"level": "INFO", "message": "metrics", **due})
+        _write_metrics(due)
     else:
-        # News (a miss, an error, a cold start) carries the batch in its own line, next to its facts.
-        line.update(due)
+        # News (a miss, an error, a cold start) makes the open batch due, so the newest document holds its
+        # values: it goes in the news's own line. Earlier minutes' documents get their own lines, since a
+        # line has room for one `_aws` and so one timestamp.
+        *earlier, newest = due
+        _write_metrics(earlier)
+        line.update(newest)
         write_line(line)
 
 

@@ -9,6 +9,11 @@ The token carries an integrity checksum, not a signature: its key is in this
 public source, so anyone can mint a token. The checksum catches truncated,
 corrupted and foreign tokens; forgery gains nothing, because a token only names a
 position in public data and every field is type-checked before it is used.
+
+Every token the API issues must come back accepted, so its payload is UTF-8 JSON: with
+`\\u` escapes, 64 astral-plane characters in `provider` took 768 bytes and pushed the
+token past `MAX_TOKEN_LENGTH`. tests/unit/test_next_token_length.py walks the worst
+cases the contract allows through the routes.
 """
 
 from __future__ import annotations
@@ -25,15 +30,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.contract import HEALTH, INVALID_PARAMETER, ITEM, LIST
-from chalicelib.models import CONTROL_CHARACTER, MAX_SAFE_INTEGER, normalise_provider
+from chalicelib.models import CONTROL_CHARACTER, MAX_SAFE_INTEGER, SURROGATE, normalise_provider
 from chalicelib.responses import ApiError
 from chalicelib.snapshot import ORDERS, SORT_FIELDS, SortKey
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_PROVIDER_LENGTH = 64
+# openapi.yaml's NextToken maxLength. The longest token the contract allows is 744 characters
+# (64 four-byte characters in provider, two 128-character model names); a test holds it under this.
 MAX_TOKEN_LENGTH = 1024
-_DIGITS = re.compile(r"^[0-9]{1,7}$")
+# fullmatch, not match with `^...$`: `$` also matches before a trailing newline, so "2\n" passed.
+_DIGITS = re.compile(r"[0-9]{1,7}")
+# The unpadded URL-safe base64 alphabet: b64decode would otherwise skip any other character, newline included.
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 # Public by design (see the module docstring): it versions the token format, it does not authenticate.
 _CHECKSUM_KEY = b"llm-scores/next_token/v1"
 _CHECKSUM_BYTES = 12
@@ -65,13 +75,23 @@ class ListQuery:
         return f"{self.provider or ''}|{self.sort}|{self.order}"
 
 
+def _printable(text: str) -> str:
+    # A lone surrogate echoed into an error message would make the body JSON that strict parsers refuse.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _single_values(parameters: QueryParameters, allowed: frozenset[str]) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, given in (parameters or {}).items():
+        if SURROGATE.search(name):
+            raise InvalidParameter(_printable(name), f"query parameter '{_printable(name)}' is not valid Unicode text")
         if name not in allowed:
             raise InvalidParameter(name, f"unknown query parameter '{name}'; allowed: {', '.join(sorted(allowed))}")
         if len(given) != 1:
             raise InvalidParameter(name, f"query parameter '{name}' must be given once")
+        if SURROGATE.search(given[0]):
+            # Every later step (trimming, hashing the ETag, the token) needs text that has a UTF-8 form.
+            raise InvalidParameter(name, f"'{name}' must be valid Unicode text (it holds a lone surrogate)")
         values[name] = given[0]
     return values
 
@@ -106,7 +126,7 @@ def parse_list_query(parameters: QueryParameters) -> ListQuery:
     sort = _choice(values, "sort", SORT_FIELDS, "model_name")
     order = _choice(values, "order", ORDERS, "asc")
     limit_text = values.get("limit", str(DEFAULT_LIMIT))
-    if not _DIGITS.match(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not _DIGITS.fullmatch(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise InvalidParameter("limit", f"'limit' must be an integer from 1 to {MAX_LIMIT}")
     query = ListQuery(provider, sort, order, int(limit_text), None)
     token = values.get("next_token")
@@ -131,8 +151,14 @@ def _checksum(payload: bytes) -> bytes:
 
 
 def encode_token(view_key: str, last_key: SortKey) -> str:
-    """An opaque token that resumes `view_key` after the item whose sort key is `last_key`."""
-    payload = json.dumps([view_key, list(last_key)], separators=(",", ":")).encode()
+    """An opaque token that resumes `view_key` after the item whose sort key is `last_key`.
+
+    The payload is UTF-8 JSON, four bytes at most per character, not `\\u` escapes (twelve bytes
+    for an astral-plane character). Tokens issued with escapes still decode: JSON reads both.
+    """
+    text = json.dumps([view_key, list(last_key)], separators=(",", ":"), ensure_ascii=False)
+    # backslashreplace writes a surrogate, which has no UTF-8 form, as the JSON escape that reads back to it.
+    payload = text.encode("utf-8", "backslashreplace")
     return base64.urlsafe_b64encode(_checksum(payload) + payload).decode().rstrip("=")
 
 
@@ -143,7 +169,7 @@ def decode_token(token: str, view_key: str, sort: str) -> SortKey:
     its value must have the type `sort` compares, or comparing it would fail.
     """
     invalid = InvalidParameter("next_token", "'next_token' is not a token issued for this query")
-    if len(token) > MAX_TOKEN_LENGTH:
+    if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_TEXT.fullmatch(token):
         raise invalid
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

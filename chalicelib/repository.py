@@ -1,9 +1,10 @@
-"""DynamoDB access: one low-level client with bounded timeouts, a paginated scan, and a table check.
+"""DynamoDB access: one low-level client with bounded timeouts, a paginated scan, and a one-row probe.
 
 The low-level client, created straight from botocore (not `boto3.resource`, nor
 boto3 itself, whose import pulls in s3transfer), keeps cold start down, and explicit
 timeouts with `standard` retries make a dead DynamoDB answer in about two seconds
-rather than the SDK default of a minute.
+rather than the SDK default of a minute. Those bound each call; the whole scan is
+bounded by its caller's deadline (chalicelib/deadline.py), checked between pages.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import deadline
 from chalicelib.config import Settings
 from chalicelib.models import InvalidItem, Item, item_from_dynamodb
 
@@ -96,6 +98,8 @@ class ScoresRepository:
         request: dict[str, Any] = {"TableName": self.table_name}
         try:
             while True:
+                # A refresh that ran out of time stops here: its caller has already answered without it.
+                deadline.check(f"{pages} page{'' if pages == 1 else 's'}")
                 page = self.client.scan(**request)
                 pages += 1
                 for attributes in page.get("Items", ()):
@@ -113,11 +117,18 @@ class ScoresRepository:
         duration = (time.perf_counter() - started) * 1000
         return ScanResult(items, len(skipped), pages, duration, tuple(skipped[:MAX_REPORTED_SKIPS]))
 
-    def check_table(self) -> None:
-        """Confirms the table answers and is usable, without reading items or consuming capacity."""
+    def probe(self) -> None:
+        """Reads one key through the data plane, as the API's own reads do; `DynamoDBUnavailable` if it can't.
+
+        A Scan, not DescribeTable: a revoked `dynamodb:Scan`, a disabled KMS key or throttling stop
+        every read while the table still describes itself as ACTIVE.
+        """
         try:
-            status = self.client.describe_table(TableName=self.table_name)["Table"]["TableStatus"]
+            self.client.scan(
+                TableName=self.table_name,
+                Limit=1,
+                ProjectionExpression="#key",
+                ExpressionAttributeNames={"#key": "model_name"},
+            )
         except (BotoCoreError, ClientError) as error:
-            raise DynamoDBUnavailable(f"table {self.table_name} unreachable: {_describe_failure(error)}") from error
-        if status not in {"ACTIVE", "UPDATING"}:
-            raise DynamoDBUnavailable(f"table {self.table_name} is {status}")
+            raise DynamoDBUnavailable(f"probe of {self.table_name} failed: {_describe_failure(error)}") from error

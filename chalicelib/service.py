@@ -8,6 +8,7 @@ ready. `current_service()` builds it from the environment on first use;
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from chalicelib.cache import STALE, CacheRead, DataUnavailable, SnapshotCache
 from chalicelib.config import Settings, settings
 from chalicelib.contract import DEPENDENCY_UNAVAILABLE, NOT_FOUND, SERVICE_UNAVAILABLE
 from chalicelib.encoding import json_text
-from chalicelib.models import MAX_NAME_LENGTH
+from chalicelib.health import DependencyProbe
+from chalicelib.models import MAX_NAME_LENGTH, SURROGATE
 from chalicelib.observability import current_record, handle_errors, log_dependency_failure, log_unexpected_refresh_error
 from chalicelib.query import (
     InvalidParameter,
@@ -29,7 +31,7 @@ from chalicelib.query import (
     parse_item_query,
     parse_list_query,
 )
-from chalicelib.repository import DynamoDBUnavailable, ScanResult, ScoresRepository, create_client
+from chalicelib.repository import ScanResult, ScoresRepository, create_client
 from chalicelib.responses import ApiError, cached_json_response, etag_matches, uncached_json_response
 
 # Lambda caps a synchronous response at 6 MiB; pages stop short of this so headers and envelope always fit.
@@ -44,9 +46,21 @@ def build_cache(settings: Settings, load: Callable[[], ScanResult], **overrides:
         "max_stale_seconds": settings.cache_max_stale_seconds,
         "retry_after_seconds": settings.cache_retry_after_seconds,
         "on_unexpected_error": log_unexpected_refresh_error,
+        "refresh_deadline_seconds": settings.cache_refresh_deadline_seconds,
         **overrides,
     }
     return SnapshotCache(load, **options)
+
+
+def build_dependency_probe(settings: Settings, repository: ScoresRepository, **overrides: Any) -> DependencyProbe:
+    """The deep health check's probe of `repository`, tuned by `settings`; `overrides` replace any keyword."""
+    options: dict[str, Any] = {
+        "interval_seconds": settings.health_check_interval_seconds,
+        "deadline_seconds": settings.cache_refresh_deadline_seconds,
+        "on_failure": functools.partial(log_dependency_failure, "dynamodb"),
+        **overrides,
+    }
+    return DependencyProbe(repository.probe, **options)
 
 
 def _query_parameters(request: Request) -> Any:
@@ -67,11 +81,13 @@ class ScoresService:
         repository: ScoresRepository,
         cache: SnapshotCache,
         page_payload_budget_bytes: int = MAX_PAGE_PAYLOAD_BYTES,
+        dependency_probe: DependencyProbe | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
         self.cache = cache
         self.page_payload_budget_bytes = page_payload_budget_bytes
+        self.dependency_probe = dependency_probe or build_dependency_probe(settings, repository)
         # Identifies this container in warm-up reports, so the warmer can count distinct containers.
         self.container_id = uuid.uuid4().hex
 
@@ -97,16 +113,23 @@ class ScoresService:
 
     def read_catalogue(self) -> CacheRead:
         """The snapshot to serve, recorded on the request; 503 with `Retry-After` when there is none."""
-        record = current_record()
         try:
-            read = self.cache.read()
+            return self._read_recorded()
         except DataUnavailable as error:
-            record.refresh = error.refresh
             raise ApiError(
                 SERVICE_UNAVAILABLE,
                 "The catalogue is temporarily unavailable; retry after the number of seconds in Retry-After.",
                 {"Retry-After": str(error.retry_after_seconds)},
             ) from error
+
+    def _read_recorded(self) -> CacheRead:
+        """`cache.read()`, with its cache state and any refresh recorded on the request, whether it served or not."""
+        record = current_record()
+        try:
+            read = self.cache.read()
+        except DataUnavailable as error:
+            record.refresh = error.refresh
+            raise
         record.cache_state = read.state
         record.refresh = read.refresh
         return read
@@ -146,6 +169,8 @@ class ScoresService:
         name = unquote(model_name)
         if not name or len(name) > MAX_NAME_LENGTH:
             raise InvalidParameter("model_name", f"'model_name' must be 1 to {MAX_NAME_LENGTH} characters")
+        if SURROGATE.search(name):
+            raise InvalidParameter("model_name", "'model_name' must be valid Unicode text (it holds a lone surrogate)")
         read = self.read_catalogue()
         text = read.snapshot.encoded.get(name)
         if text is None:
@@ -158,20 +183,40 @@ class ScoresService:
 
     @handle_errors
     def health(self, request: Request) -> Response:
-        """`GET /health`: liveness without touching DynamoDB; `?deep=true` also checks the table."""
+        """`GET /health`: liveness without touching DynamoDB; `?deep=true`: can `/llms` be served now?
+
+        The deep answer is 200 while a snapshot can be served, as `/llms` would serve it (a refresh
+        included, when one is due), and 503 `dependency_unavailable` exactly when `/llms` would answer
+        503. Beside that, the last read of the data plane says whether DynamoDB can be read now: this
+        check's own refresh if it made one, else a one-row probe at most once per interval. "degraded"
+        means still serving, but stale or with DynamoDB failing. The body holds states, counts and ages
+        only: the causes go to the log.
+        """
         if not parse_health_query(_query_parameters(request)):
             return uncached_json_response('{"status":"ok"}')
         try:
-            self.repository.check_table()
-        except DynamoDBUnavailable as error:
-            # The table name, endpoint and exception are for operators: they go to the log, not to the public.
-            log_dependency_failure("dynamodb", error)
+            read = self._read_recorded()
+        except DataUnavailable as error:
+            if error.refresh is not None:
+                # Logged once per refresh that failed here, not per check inside the back-off that follows.
+                log_dependency_failure("dynamodb", error)
             raise ApiError(
                 DEPENDENCY_UNAVAILABLE,
                 "A dependency of the service is unavailable; retry after the number of seconds in Retry-After.",
-                {"Retry-After": str(self.settings.cache_retry_after_seconds)},
+                {"Retry-After": str(error.retry_after_seconds)},
             ) from error
-        status = {"status": "ok", "checks": {"dynamodb": "ok"}, "cache": self.cache.status()}
+        if read.refresh is not None:
+            # This check has just read the table, or failed to in time: probing now would ask again, and wait again.
+            probe = self.dependency_probe.record(not read.refresh.table_unreadable)
+        else:
+            probe = self.dependency_probe.outcome()
+        healthy = read.state != STALE and probe.reachable
+        status = {
+            "status": "ok" if healthy else "degraded",
+            "checks": {"dynamodb": "ok" if probe.reachable else "failing"},
+            "cache": self.cache.summary(read),
+            "dynamodb_check": {"age_seconds": round(self.dependency_probe.now() - probe.checked_at, 3)},
+        }
         return uncached_json_response(json_text(status))
 
 

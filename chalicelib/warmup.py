@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, Response
 
 from chalicelib.cache import DataUnavailable
 from chalicelib.config import Settings
-from chalicelib.observability import emit, take_cold_start
+from chalicelib.observability import emit, logger, take_cold_start
 from chalicelib.service import ScoresService
 
 WARMUP_EVENT_KEY = "llm_scores_warmup"
@@ -28,10 +29,37 @@ WARMUP_INTERVAL_MINUTES = 5
 WARMUP_LATENESS_SECONDS = 60
 # A ping refreshes any snapshot that would expire before the next ping can arrive.
 PING_FRESHNESS_SECONDS = WARMUP_INTERVAL_MINUTES * 60 + WARMUP_LATENESS_SECONDS
+# Well under the function's timeout, whatever a ping asks for.
+MAX_HOLD_MILLISECONDS = 5_000
+
+
+def unknown_request() -> dict[str, Any]:
+    """What Chalice answers an event it cannot route, so every event that is not HTTP gets the same answer."""
+    return Response(body={"Code": "InternalServerError", "Message": "Unknown request."}, status_code=500).to_dict()
 
 
 def is_warmup_event(event: Any) -> bool:
     return isinstance(event, dict) and WARMUP_EVENT_KEY in event and "requestContext" not in event
+
+
+def ping_hold_milliseconds(event: dict[str, Any]) -> int:
+    """How long a ping asks to hold its container, clamped to 0-5,000 ms; 0, with a warning, when unreadable.
+
+    A ping with a bad hold is still a ping: the refresh it asks for is the part that matters.
+    """
+    options = event[WARMUP_EVENT_KEY]
+    if not isinstance(options, dict):
+        logger.warning(
+            "warm-up ping options are not an object; holding 0 ms", extra={"options_type": type(options).__name__}
+        )
+        return 0
+    hold = options.get("hold_milliseconds", 0)
+    if isinstance(hold, bool) or not isinstance(hold, (int, float)) or not math.isfinite(hold):
+        # repr of a number the client sent, or only the type of anything else: never a whole value of any size.
+        shown = repr(hold) if isinstance(hold, float) else type(hold).__name__
+        logger.warning("warm-up ping hold_milliseconds is not a finite number; holding 0 ms", extra={"hold": shown})
+        return 0
+    return int(min(max(hold, 0), MAX_HOLD_MILLISECONDS))
 
 
 class WarmableChalice(Chalice):
@@ -43,10 +71,15 @@ class WarmableChalice(Chalice):
 
     def __call__(self, event: Any, context: Any) -> Any:
         if is_warmup_event(event):
-            options = event[WARMUP_EVENT_KEY] if isinstance(event[WARMUP_EVENT_KEY], dict) else {}
-            hold = options.get("hold_milliseconds", 0)
-            hold = min(max(int(hold), 0), 5_000) if isinstance(hold, (int, float)) else 0
-            return self._on_warmup(hold)
+            return self._on_warmup(ping_hold_milliseconds(event))
+        if not isinstance(event, dict) or not isinstance(event.get("requestContext", {}), dict):
+            # Chalice reads event.get("requestContext", {}).get(...) before any middleware or error handler runs,
+            # so anything else raises there. A direct invoke can send any JSON: answer it as Chalice answers
+            # any other event it cannot route.
+            logger.warning(
+                "event that is not an HTTP request reached the API handler", extra={"event_type": type(event).__name__}
+            )
+            return unknown_request()
         return super().__call__(event, context)
 
 

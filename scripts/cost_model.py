@@ -456,8 +456,9 @@ STACK_DASHBOARDS = 1
 STACK_KMS_KEYS = 1
 HEALTH_CHECKS = 2
 CATALOGUE_REWRITES_PER_MONTH = 30
-# A deep health check reads no items but makes one DescribeTable call per request, so it holds the container for
-# a DynamoDB round trip (an assumption, not measured), and answers a small uncompressed body.
+# A deep health check answers from the snapshot and reads DynamoDB (a one-key Scan) at most once per
+# HEALTH_CHECK_INTERVAL_SECONDS per container, so most checks take no round trip; 20 ms prices every one as if
+# it took one (a cautious assumption, not measured). It answers a small uncompressed body.
 DEEP_HEALTH_DURATION_MS = 20.0
 DEEP_HEALTH_RESPONSE_BYTES = 600
 

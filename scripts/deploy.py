@@ -10,16 +10,35 @@ to the new one, with the stage's deployment configuration (prod: 10% for 5 minut
 dev: all at once). CodeDeploy watches the stage's alarms and rolls back by itself on an alarm or a
 failure; the script prints progress until the deployment succeeds, fails or rolls back.
 
-Exit status: 0 when `live` serves the target version (or already did); 1 when the deployment failed or
-was stopped (and, with automatic rollback, `live` went back); 2 when nothing was started because the
-inputs are wrong; 3 when the watch timed out with the deployment still running in AWS.
+A rollback sticks. When a deployment to version N fails or is stopped (CodeDeploy rolls `live` back),
+or when `--target-version` shifts `live` back from N by hand, N is recorded in the SSM parameter
+`/<function>/rolled-back-versions`. Lambda tags only functions, not versions, and the next
+`terraform apply` would remove a tag it does not manage, so the record lives outside Terraform.
+A later run refuses to shift to a recorded version: an unchanged zip publishes no new version, so
+the next push would otherwise undo the rollback. `--force` shifts anyway and, on success, clears the record.
+
+    python scripts/deploy.py --stage prod --target-version 42 --force   # make deploy ... FORCE=1
+    python scripts/deploy.py --stage prod --clear-weights               # make deploy ... CLEAR_WEIGHTS=1
+    python scripts/deploy.py --stage prod --record-rollback 42          # a rollback made outside this script
+
+Exit status:
+  0  `live` serves the target version (or already did), or --clear-weights / --record-rollback did their job
+  1  the deployment failed or was stopped (with automatic rollback, `live` went back; the version is recorded)
+  2  nothing was started: the stage, its outputs or AWS's view of the function do not add up
+  3  the watch timed out; the deployment is still running in AWS, and its alarms still guard it
+  4  another deployment of this group is in progress (its id is printed): nothing was started
+  5  the target version was rolled back before: nothing was started (--force to deploy it anyway)
+  6  `live` still carries weights from a deployment that ended without finishing: nothing was started
+     (the message gives the command that clears them; --clear-weights does the same)
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -42,15 +61,44 @@ UNPUBLISHED = "$LATEST"
 
 SUCCEEDED = "Succeeded"
 FINISHED_BADLY = frozenset({"Failed", "Stopped"})
+# Every status in which CodeDeploy counts a deployment as active (it refuses a second one for the group).
+ACTIVE_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+DEPLOYMENT_ID = re.compile(r"\bd-[A-Z0-9]{9}\b")
+# The record of rolled-back versions is one standard-tier SSM parameter (4 KB): the newest entries stay.
+ROLLBACK_RECORD_LIMIT = 20
+ROLLBACK_REASON_LIMIT = 160
 
 EXIT_DEPLOYED = 0
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_TIMED_OUT = 3
+EXIT_IN_PROGRESS = 4
+EXIT_ROLLED_BACK_VERSION = 5
+EXIT_LEFTOVER_WEIGHTS = 6
 
 
 class DeployError(RuntimeError):
     """Nothing was started: the stage, its outputs or AWS's view of the function do not add up."""
+
+    exit_status = EXIT_REFUSED
+
+
+class DeploymentInProgressError(DeployError):
+    """CodeDeploy is running another deployment of this group; starting one now would be refused."""
+
+    exit_status = EXIT_IN_PROGRESS
+
+
+class RolledBackVersionError(DeployError):
+    """The target version was rolled back before; shifting to it again needs --force."""
+
+    exit_status = EXIT_ROLLED_BACK_VERSION
+
+
+class LeftoverWeightsError(DeployError):
+    """`live` splits traffic, but no deployment is running: a shift ended without finishing."""
+
+    exit_status = EXIT_LEFTOVER_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -68,6 +116,7 @@ class Target:
 class Clients:
     lambda_: Any
     codedeploy: Any
+    ssm: Any
 
 
 def default_names(stage: str) -> dict[str, str]:
@@ -163,22 +212,77 @@ def _client_error_code(error: Exception) -> str:
     return code
 
 
-def current_version(clients: Clients, target: Target) -> str:
-    """The version `live` serves now; refuses an alias that is mid-shift (two versions with weights)."""
+def _error_message(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    message: str = response.get("Error", {}).get("Message", "") or str(error)
+    return message
+
+
+def active_deployments(clients: Clients, target: Target) -> list[str]:
+    """Ids of the group's deployments that CodeDeploy still counts as active (newest first, as it lists them)."""
+    listed: list[str] = clients.codedeploy.list_deployments(
+        applicationName=target.application,
+        deploymentGroupName=target.deployment_group,
+        includeOnlyStatuses=list(ACTIVE_STATUSES),
+    )["deployments"]
+    return listed
+
+
+def in_progress_error(target: Target, deployment_ids: list[str]) -> DeploymentInProgressError:
+    if not deployment_ids:
+        return DeploymentInProgressError(
+            f"CodeDeploy says another deployment of {target.deployment_group} is in progress, and did not name it: "
+            f"list it with `aws deploy list-deployments --application-name {target.application} "
+            f"--deployment-group-name {target.deployment_group} --include-only-statuses InProgress`"
+        )
+    running = deployment_ids[0]
+    return DeploymentInProgressError(
+        f"another deployment of {target.deployment_group} is in progress: {running}. Wait for it "
+        f"(`aws deploy get-deployment --deployment-id {running}`), or stop it and roll back "
+        f"(`aws deploy stop-deployment --deployment-id {running} --auto-rollback-enabled`), then run this again."
+    )
+
+
+def _weights(alias: Mapping[str, Any]) -> dict[str, float]:
+    weights: dict[str, float] = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return weights
+
+
+def clear_weights_command(target: Target, primary_version: str) -> str:
+    return (
+        f"aws lambda update-alias --function-name {target.function_name} --name {target.alias} "
+        f"--function-version {primary_version} --routing-config '{{}}'"
+    )
+
+
+def get_alias(clients: Clients, target: Target) -> dict[str, Any]:
     try:
-        alias = clients.lambda_.get_alias(FunctionName=target.function_name, Name=target.alias)
+        alias: dict[str, Any] = clients.lambda_.get_alias(FunctionName=target.function_name, Name=target.alias)
     except Exception as error:
         if _client_error_code(error) == "ResourceNotFoundException":
             raise DeployError(
                 f"{target.function_name} has no alias {target.alias!r}: apply the stage with enable_live_alias first"
             ) from error
         raise
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return alias
+
+
+def current_version(clients: Clients, target: Target) -> str:
+    """The version `live` serves now; an alias that splits traffic is refused, naming why it does."""
+    alias = get_alias(clients, target)
+    weights = _weights(alias)
     if weights:
+        # Weights mean a shift is running, or one ended without finishing: the two need different actions.
+        running = active_deployments(clients, target)
+        if running:
+            raise in_progress_error(target, running)
         shares = ", ".join(f"version {version} at {weight:.0%}" for version, weight in weights.items())
-        raise DeployError(
-            f"{target.alias} is mid-shift ({shares}): a deployment is running or was interrupted. "
-            "Wait for it, or stop it in CodeDeploy, before starting another."
+        primary = alias["FunctionVersion"]
+        raise LeftoverWeightsError(
+            f"{target.alias} still sends traffic to another version ({shares}), and no CodeDeploy deployment "
+            f"of {target.deployment_group} is running: a shift was stopped without a rollback. Clear the weights, "
+            f"so that version {primary} serves everything again, then run this again: "
+            f"`make deploy STAGE=<stage> CLEAR_WEIGHTS=1`, or `{clear_weights_command(target, primary)}`."
         )
     version: str = alias["FunctionVersion"]
     if not version.isdigit():
@@ -211,11 +315,141 @@ def start_deployment(clients: Clients, target: Target, current: str, version: st
         )
     except Exception as error:
         code = _client_error_code(error)
+        if code == "DeploymentLimitExceededException":
+            named = DEPLOYMENT_ID.findall(_error_message(error))
+            raise in_progress_error(target, named or active_deployments(clients, target)) from error
         if code:
             raise DeployError(f"CodeDeploy refused the deployment ({code}): {error}") from error
         raise
     deployment_id: str = created["deploymentId"]
     return deployment_id
+
+
+def rollback_parameter(target: Target) -> str:
+    """The SSM parameter that records the function's rolled-back versions (one per function, so per stage)."""
+    return f"/{target.function_name}/rolled-back-versions"
+
+
+def read_rolled_back(clients: Clients, target: Target) -> dict[str, dict[str, str]]:
+    """{version: {"reason", "deployment", "recorded_at"}}; empty when nothing was ever rolled back.
+
+    Any other failure refuses the deploy: without the record, a rolled-back version could go live again.
+    """
+    name = rollback_parameter(target)
+    try:
+        value = clients.ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    except Exception as error:
+        code = _client_error_code(error)
+        if code == "ParameterNotFound":
+            return {}
+        if code:
+            raise DeployError(
+                f"cannot read the record of rolled-back versions, SSM parameter {name} ({code}): the deploy role "
+                "needs ssm:GetParameter and ssm:PutParameter on it (docs/delivery.md)"
+            ) from error
+        raise
+    try:
+        record = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise DeployError(f"SSM parameter {name} is not JSON: fix or delete it by hand") from error
+    if not isinstance(record, dict):
+        raise DeployError(f"SSM parameter {name} is not a JSON object: fix or delete it by hand")
+    return record
+
+
+def write_rolled_back(clients: Clients, target: Target, record: Mapping[str, Mapping[str, str]]) -> None:
+    newest = sorted(record, key=lambda version: int(version) if version.isdigit() else -1)[-ROLLBACK_RECORD_LIMIT:]
+    clients.ssm.put_parameter(
+        Name=rollback_parameter(target),
+        Description=f"Versions of {target.function_name} that were rolled back; scripts/deploy.py refuses them",
+        Value=json.dumps({version: record[version] for version in newest}, sort_keys=True),
+        Type="String",
+        Overwrite=True,
+    )
+
+
+def rollback_entry(reason: str, deployment_id: str | None) -> dict[str, str]:
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"reason": reason[:ROLLBACK_REASON_LIMIT], "deployment": deployment_id or "", "recorded_at": now}
+
+
+def record_rollback_by_hand(clients: Clients, target: Target, version: str, say: Callable[[str], None]) -> int:
+    """For a rollback this script did not see (a hand `update-alias`, a stop after the watch timed out)."""
+    if not version.isdigit():
+        raise DeployError(f"--record-rollback needs a published version number, got {version!r}")
+    record = read_rolled_back(clients, target)
+    write_rolled_back(
+        clients, target, {**record, version: rollback_entry("recorded by hand (--record-rollback)", None)}
+    )
+    say(f"Recorded: version {version} of {target.function_name} was rolled back; deploys refuse it without --force.")
+    return EXIT_DEPLOYED
+
+
+def record_rollback(
+    clients: Clients, target: Target, version: str, reason: str, deployment_id: str | None, say: Callable[[str], None]
+) -> None:
+    """Adds `version` to the record; a failure is reported loudly with the command that records it by hand."""
+    try:
+        record = read_rolled_back(clients, target)
+        write_rolled_back(clients, target, {**record, version: rollback_entry(reason, deployment_id)})
+    except Exception as error:
+        say(
+            f"WARNING: could not record that version {version} was rolled back ({error}). Until it is recorded, "
+            f"the next deploy may shift {target.alias} to it again: run "
+            f"`python scripts/deploy.py --stage <stage> --record-rollback {version}`."
+        )
+        return
+    say(f"Recorded: version {version} of {target.function_name} was rolled back; deploys refuse it without --force.")
+
+
+def forget_rollback(clients: Clients, target: Target, version: str, say: Callable[[str], None]) -> None:
+    """After a forced deploy of a recorded version succeeded: it is live on purpose now."""
+    try:
+        record = read_rolled_back(clients, target)
+        write_rolled_back(clients, target, {key: value for key, value in record.items() if key != version})
+    except Exception as error:
+        # Harmless to leave: the version is live, so a later run finds nothing to deploy, not a refusal.
+        say(f"Note: version {version} stays in {rollback_parameter(target)} ({error}).")
+        return
+    say(f"Version {version} is live again on purpose: removed it from {rollback_parameter(target)}.")
+
+
+def refuse_if_rolled_back(record: Mapping[str, Mapping[str, str]], target: Target, version: str) -> None:
+    entry = record.get(version)
+    if entry is None:
+        return
+    deployment = f" in deployment {entry['deployment']}" if entry.get("deployment") else ""
+    raise RolledBackVersionError(
+        f"version {version} of {target.function_name} was rolled back{deployment} "
+        f"({entry.get('recorded_at', 'at an unknown time')}: {entry.get('reason', 'no reason recorded')}). "
+        f"The outputs still name it because an unchanged zip publishes no new version. Fix the code and push, "
+        f"so that a new version is published; or deploy it anyway with "
+        f"`make deploy STAGE=<stage> TARGET_VERSION={version} FORCE=1` (scripts/deploy.py --force)."
+    )
+
+
+def clear_weights(clients: Clients, target: Target, say: Callable[[str], None] = print) -> int:
+    """Sends all of `live`'s traffic to its primary version again, unless a deployment is still shifting it."""
+    alias = get_alias(clients, target)
+    weights = _weights(alias)
+    if not weights:
+        say(f"{target.function_name}:{target.alias} serves version {alias['FunctionVersion']} alone: nothing to clear.")
+        return EXIT_DEPLOYED
+    running = active_deployments(clients, target)
+    if running:
+        raise in_progress_error(target, running)
+    primary = alias["FunctionVersion"]
+    clients.lambda_.update_alias(
+        FunctionName=target.function_name,
+        Name=target.alias,
+        FunctionVersion=primary,
+        RoutingConfig={"AdditionalVersionWeights": {}},
+        # Fails instead of overwriting, should anything move the alias between the read and this write.
+        RevisionId=alias["RevisionId"],
+    )
+    dropped = ", ".join(f"version {version} at {weight:.0%}" for version, weight in weights.items())
+    say(f"Cleared: {target.function_name}:{target.alias} serves version {primary} alone (dropped {dropped}).")
+    return EXIT_DEPLOYED
 
 
 @dataclass
@@ -285,6 +519,7 @@ def deploy(
     *,
     timeout_seconds: float,
     poll_seconds: float,
+    force: bool = False,
     say: Callable[[str], None] = say_now,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -306,9 +541,17 @@ def deploy(
     if current == version:
         say(f"Nothing to deploy: {target.function_name}:{target.alias} already serves version {version}.")
         return EXIT_DEPLOYED
+    rolled_back = read_rolled_back(clients, target)
+    if force and version in rolled_back:
+        say(f"Version {version} was rolled back before; deploying it anyway (--force).")
+    elif not force:
+        refuse_if_rolled_back(rolled_back, target, version)
     require_published_version(clients, target, version)
-    direction = "back to" if int(version) < int(current) else "to"
-    say(f"Shifting {target.function_name}:{target.alias} from version {current} {direction} version {version}")
+    going_back = int(version) < int(current)
+    say(
+        f"Shifting {target.function_name}:{target.alias} from version {current} "
+        f"{'back to' if going_back else 'to'} version {version}"
+    )
     say(f"  CodeDeploy {target.application} / {target.deployment_group}")
     deployment_id = start_deployment(clients, target, current, version)
     watch = Watch(clients, target, poll_seconds, clock() + timeout_seconds, say, clock, sleep)
@@ -318,26 +561,41 @@ def deploy(
             f"Stopped watching after {timeout_seconds:.0f} s; deployment {deployment_id} is still running, "
             "and its alarms still guard it. Follow it with "
             f"`aws deploy get-deployment --deployment-id {deployment_id}`; stop it and roll back with "
-            f"`aws deploy stop-deployment --deployment-id {deployment_id} --auto-rollback-enabled`."
+            f"`aws deploy stop-deployment --deployment-id {deployment_id} --auto-rollback-enabled`. If it ends "
+            f"rolled back, record that: `python scripts/deploy.py --stage <stage> --record-rollback {version}`."
         )
         return EXIT_TIMED_OUT
     if info["status"] == SUCCEEDED:
         say(f"Deployed: {target.function_name}:{target.alias} serves version {version}.")
+        if going_back:
+            reason = f"live shifted back from it to version {version} by hand"
+            record_rollback(clients, target, current, reason, deployment_id, say)
+        if version in rolled_back:
+            forget_rollback(clients, target, version, say)
         return EXIT_DEPLOYED
-    say(f"Deployment {deployment_id} {info['status'].lower()}: {target.alias} was not moved to version {version}.")
-    rollback_id = report_failure(info, say)
-    if rollback_id:
-        rollback = watch.until_done(rollback_id, label="rollback")
-        if rollback is None:
-            say(f"Rollback {rollback_id} is still running; check that {target.alias} returns to version {current}.")
-        elif rollback["status"] == SUCCEEDED:
-            say(f"Rolled back: {target.function_name}:{target.alias} serves version {current} again.")
-        else:
-            say(f"Rollback {rollback_id} {rollback['status'].lower()}: check {target.alias} by hand.")
-            report_failure(rollback, say)
-    else:
-        say(f"No rollback was started. {target.alias} now: {watch.traffic()}")
+    report_bad_ending(watch, info, deployment_id, current, version)
+    error = info.get("errorInformation") or {}
+    reason = f"deployment {info['status'].lower()}: {error.get('code', 'no code')}: {error.get('message', '')}"
+    record_rollback(clients, target, version, reason.rstrip(": "), deployment_id, say)
     return EXIT_FAILED
+
+
+def report_bad_ending(watch: Watch, info: Mapping[str, Any], deployment_id: str, current: str, version: str) -> None:
+    """Says why the deployment failed or stopped, and follows the rollback CodeDeploy started, if any."""
+    say, alias = watch.say, watch.target.alias
+    say(f"Deployment {deployment_id} {info['status'].lower()}: {alias} was not moved to version {version}.")
+    rollback_id = report_failure(info, say)
+    if not rollback_id:
+        say(f"No rollback was started. {alias} now: {watch.traffic()}")
+        return
+    rollback = watch.until_done(rollback_id, label="rollback")
+    if rollback is None:
+        say(f"Rollback {rollback_id} is still running; check that {alias} returns to version {current}.")
+    elif rollback["status"] == SUCCEEDED:
+        say(f"Rolled back: {watch.target.function_name}:{alias} serves version {current} again.")
+    else:
+        say(f"Rollback {rollback_id} {rollback['status'].lower()}: check {alias} by hand.")
+        report_failure(rollback, say)
 
 
 def make_clients(region: str | None) -> Clients:
@@ -345,7 +603,7 @@ def make_clients(region: str | None) -> Clients:
     import boto3
 
     session = boto3.session.Session(region_name=region)
-    return Clients(lambda_=session.client("lambda"), codedeploy=session.client("codedeploy"))
+    return Clients(lambda_=session.client("lambda"), codedeploy=session.client("codedeploy"), ssm=session.client("ssm"))
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -357,6 +615,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout-seconds", type=float, default=1800, help="stop watching after this long (1800)")
     parser.add_argument("--poll-seconds", type=float, default=15, help="seconds between status checks (15)")
     parser.add_argument("--region", help="AWS region (default: the environment's)")
+    parser.add_argument("--force", action="store_true", help="shift even to a version that was rolled back before")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--clear-weights",
+        action="store_true",
+        help="instead of deploying: send all of live's traffic to its primary version (no deployment may be running)",
+    )
+    action.add_argument(
+        "--record-rollback",
+        metavar="VERSION",
+        help="instead of deploying: record VERSION as rolled back (for a rollback made outside this script)",
+    )
     return parser.parse_args(argv)
 
 
@@ -371,15 +641,21 @@ def main(argv: list[str] | None = None, clients: Clients | None = None) -> int:
             if outputs is None:
                 print(f"No terraform outputs from {export_dir}: using the export's names for {arguments.stage!r}.")
         target = resolve_target(arguments.stage, outputs, arguments.target_version)
+        clients = clients or make_clients(arguments.region)
+        if arguments.clear_weights:
+            return clear_weights(clients, target, say_now)
+        if arguments.record_rollback is not None:
+            return record_rollback_by_hand(clients, target, arguments.record_rollback, say_now)
         return deploy(
-            clients or make_clients(arguments.region),
+            clients,
             target,
             timeout_seconds=arguments.timeout_seconds,
             poll_seconds=arguments.poll_seconds,
+            force=arguments.force,
         )
     except DeployError as error:
         print(f"deploy refused: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        return error.exit_status
 
 
 if __name__ == "__main__":

@@ -2,13 +2,23 @@
 
     python scripts/seed_data.py --table llm_scores-dev [--file data/llms.json] [--create-table] [--dry-run] [--force]
 
-The whole file is validated before anything is written; one bad row stops the
+The whole file is validated before anything is written, by the API's own rules
+(`chalicelib.models`), DynamoDB's number range included; one bad row stops the
 run with its row number and nothing written (exit 2). Writes are conditional on
 `updated_at`, compared as instants: a row never replaces an item the table holds
 a newer version of, so reruns are idempotent and an interrupted seed can simply
 be run again. A row sets the fields the API serves and leaves any other
-attribute alone. `--force` replaces whole items unconditionally with batch writes. Region, credentials and
-`AWS_ENDPOINT_URL_DYNAMODB` come from the standard AWS SDK configuration.
+attribute alone. `--force` replaces whole items unconditionally with batch
+writes. Region, credentials and `AWS_ENDPOINT_URL_DYNAMODB` come from the
+standard AWS SDK configuration.
+
+`updated_at` is kept, served and compared to the whole second, truncated
+(`...00.999Z` is `...00Z`). A row and a stored item whose timestamps fall in the
+same second are the same version as far as the catalogue can tell, and the row
+is written, as for equal timestamps: the comparison sees exactly what the table
+will hold and the API serves, and a rerun rewrites identical data. A stored
+value with a fraction (another writer's, or an older seed's) is then rewritten
+in whole seconds.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.models import FIELD_ORDER, InvalidItem, Item, item_to_dynamodb, parse_timestamp, validate_item
+from chalicelib.models import FIELD_ORDER, InvalidItem, Item, item_to_dynamodb, timestamp_second, validate_item
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "llms.json"
 BATCH_SIZE = 25  # BatchWriteItem's limit
@@ -109,18 +119,20 @@ def ensure_table(client: Any, table: str, create: bool) -> None:
 
 
 def _newer_in_table(stored: Any, item: Item) -> bool:
-    """True when the table's `updated_at` is a later instant than the row's, or cannot be read as one.
+    """True when the table's `updated_at` is a later second than the row's, or cannot be read as one.
 
     Compared as instants, not text: other writers may store offsets or fractions,
-    and a year before 1000 must not sort after 2025. An unreadable stored value
-    is kept, because replacing data we cannot date could lose a newer edit.
+    and a year before 1000 must not sort after 2025. Compared to the whole second,
+    the precision the row is written with and the API serves: a fraction the table
+    cannot keep must not decide which version wins. An unreadable stored value is
+    kept, because replacing data we cannot date could lose a newer edit.
     """
     if stored is None:
         return False
     if "updated_at" not in item:
         return True
     try:
-        return parse_timestamp(stored.get("S")) > parse_timestamp(item["updated_at"])
+        return timestamp_second(stored.get("S")) > timestamp_second(item["updated_at"])
     except InvalidItem:
         return True
 

@@ -39,6 +39,7 @@ WALK_PAGES = 4
 USER_AGENT = "llm-scores-smoke/1"
 
 # Sent on every answer, errors and 304s included (chalicelib/responses.py; a test keeps the two equal).
+# Each must come back exactly, except HSTS, which may come back stricter (`hsts_keeps`).
 EXPECTED_SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -47,7 +48,10 @@ EXPECTED_SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-WEAK_ETAG = re.compile(r'^W/"[^"]*"$')
+# Applied with fullmatch: with match, `$` would also accept a trailing newline.
+WEAK_ETAG = re.compile(r'W/"[^"]*"')
+HSTS = "Strict-Transport-Security"
+DELTA_SECONDS = re.compile(r"[0-9]+")
 # In this order: security-headers and time-budget look back over every answer before them.
 CHECKS = (
     "health",
@@ -137,6 +141,47 @@ class Stage:
         answer = Answer(method, path, status, {key.lower(): value for key, value in raw_headers.items()}, body)
         self.answers.append(answer)
         return answer
+
+
+def _hsts_directives(value: str) -> dict[str, str] | None:
+    """RFC 6797's directives by lower-cased name, quotes removed; None when a directive repeats (the header is void)."""
+    directives: dict[str, str] = {}
+    for part in value.split(";"):
+        name, _, argument = part.strip().partition("=")
+        name = name.strip().lower()
+        if not name:
+            continue
+        if name in directives:
+            return None
+        directives[name] = argument.strip().strip('"')
+    return directives
+
+
+def hsts_keeps(expected: str, served: str | None) -> bool:
+    """True when `served` is at least as strict as `expected`: as long a max-age, and every flag it sets.
+
+    A CDN may add to the API's HSTS (CloudFront's response-headers policy adds `preload`),
+    but must not weaken it.
+    """
+    wanted = _hsts_directives(expected)
+    given = _hsts_directives(served) if served is not None else None
+    if wanted is None or given is None:
+        return False
+    for name, argument in wanted.items():
+        if name not in given:
+            return False
+        if name == "max-age" and not (DELTA_SECONDS.fullmatch(given[name]) and int(given[name]) >= int(argument)):
+            return False
+    return True
+
+
+def header_as_expected(name: str, expected: str, served: str | None) -> bool:
+    """Each security header as the API sends it; HSTS may be stricter, as a CDN in front makes it."""
+    return hsts_keeps(expected, served) if name.lower() == HSTS.lower() else served == expected
+
+
+def is_weak_etag(value: str | None) -> bool:
+    return value is not None and WEAK_ETAG.fullmatch(value) is not None
 
 
 def expect_status(answer: Answer, status: int) -> None:
@@ -283,7 +328,7 @@ class Checks:
             first = self.stage.request(path)
             expect_status(first, 200)
             etag = first.header("ETag")
-            if etag is None or not WEAK_ETAG.match(etag):
+            if etag is None or not is_weak_etag(etag):
                 raise CheckFailed(f'{first}: expected a weak ETag W/"…", got {etag!r}')
             again = self.stage.request(path, headers={"If-None-Match": etag})
             expect_status(again, 304)
@@ -308,7 +353,7 @@ class Checks:
         problems = []
         for answer in answers:
             for name, value in EXPECTED_SECURITY_HEADERS.items():
-                if answer.header(name) != value:
+                if not header_as_expected(name, value, answer.header(name)):
                     problems.append(f"{name}: {answer.header(name)!r} on {answer}")
         if problems:
             raise CheckFailed(f"{len(problems)} wrong or missing, e.g. " + "; ".join(problems[:3]))

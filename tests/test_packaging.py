@@ -107,3 +107,22 @@ def test_stage_config_uses_explicit_policies_everywhere():
         stage_config = CONFIG["stages"][stage]
         assert stage_config["iam_policy_file"] == f"policy-api-{stage}.json"
         assert stage_config["lambda_functions"]["warm_up"]["iam_policy_file"] == f"policy-warm-up-{stage}.json"
+
+
+# What a request still needs after its refresh gave up: build the stale or 503 answer, log, return.
+ANSWER_MARGIN_SECONDS = 2.0
+# `local` runs under `chalice local`, which has no function timeout; these two are deployed by Terraform.
+DEPLOYED_STAGES = ("dev", "prod")
+
+
+@pytest.mark.parametrize("stage", DEPLOYED_STAGES)
+def test_a_refresh_deadline_leaves_time_to_answer_within_the_function_timeout(stage):
+    from chalicelib.config import Settings
+
+    assert (ROOT / "infra" / "terraform" / "stages" / f"{stage}.json").exists()
+    stage_config = CONFIG["stages"][stage]
+    environment = {**CONFIG["environment_variables"], **stage_config["environment_variables"]}
+    assert "CACHE_REFRESH_DEADLINE_SECONDS" in environment  # set in the config, not left to the code's default
+    deadline = Settings.from_environment(environment).cache_refresh_deadline_seconds
+    # Lambda kills a request at its timeout, and then nothing records the failure or starts the back-off.
+    assert deadline + ANSWER_MARGIN_SECONDS < stage_config["lambda_timeout"], (stage, deadline)

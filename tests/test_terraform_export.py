@@ -418,7 +418,8 @@ def test_alarms_cover_the_failure_modes_and_notify_an_encrypted_topic(exported: 
     assert exported.locals["service_name"] == f"llm-scores-{exported.stage}"
     # The app must actually emit the custom metrics the alarms watch.
     source = "".join(path.read_text() for path in (ROOT / "chalicelib").glob("*.py"))
-    assert '"WarmupFailures"' in source and '"SkippedItems"' in source and 'f"Cache{record.cache_state.capitalize()}"' in source
+    for emitted in ('"WarmupFailures"', '"SkippedItems"', 'f"Cache{record.cache_state.capitalize()}"'):
+        assert emitted in source
     topic = exported.resources("aws_sns_topic")["alarms"]
     assert topic["kms_master_key_id"] == "${aws_kms_key.observability.arn}"
     assert exported.resources("aws_kms_key")["observability"]["enable_key_rotation"] is True

@@ -2,8 +2,8 @@
 
 Two things a schema cannot say, made explicit here rather than by switching checks off:
 
-- A schema-valid `next_token` is one the API signed for the same provider/sort/order. Random
-  strings are rightly refused with 400, so positive cases get a token signed for their own query,
+- A schema-valid `next_token` is one the API issued for the same provider/sort/order. Random
+  strings are rightly refused with 400, so positive cases get a token issued for their own query,
   holding a generated position of the type that sort uses. The fuzzer then exercises keyset
   resumption at arbitrary positions instead of only the signature check.
 - Methods outside API Gateway's set (TRACE, QUERY, ...) are answered by `chalice local`'s http.server

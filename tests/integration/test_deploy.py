@@ -1,9 +1,11 @@
 """`make deploy` (scripts/deploy.py) against moto's server on loopback, with CodeDeploy's progress stubbed.
 
 moto serves what the script reads and creates for real: the function, its published versions, the `live`
-alias, the CodeDeploy application and deployment group, and the deployment itself, whose AppSpec the
-tests read back from moto. moto leaves every deployment at `Created`, so the status changes CodeDeploy
-would report come from botocore's Stubber, on GetDeployment only; every other call goes to moto.
+alias, the CodeDeploy application and deployment group, the deployment itself, whose AppSpec the
+tests read back from moto, and the SSM parameter that records rolled-back versions. moto leaves every
+deployment at `Created`, so the status changes CodeDeploy would report come from botocore's Stubber,
+on GetDeployment only; every other call goes to moto. CodeDeploy's refusal of a second active
+deployment, which moto does not enforce, is stubbed the same way, on CreateDeployment only.
 Each test creates its own function and CodeDeploy application, so the tests share one server safely.
 Functions are never invoked (moto would need Docker for that).
 """
@@ -34,33 +36,35 @@ REGION = LOCAL_AWS_ENVIRONMENT["AWS_REGION"]
 CANARY = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
 
 
-class GetDeploymentStubber(Stubber):
-    """botocore's Stubber answering GetDeployment only; every other call on the client still goes to moto.
+class OperationStubber(Stubber):
+    """botocore's Stubber answering one CodeDeploy operation only; every other call still goes to moto.
 
     The stock Stubber intercepts every operation of its client. This one registers the same handlers
-    (botocore's own `_assert_expected_params` and `_get_response_handler`) on GetDeployment's events alone.
+    (botocore's own `_assert_expected_params` and `_get_response_handler`) on one operation's events alone.
     """
 
-    EVENT = "codedeploy.GetDeployment"
+    def __init__(self, client: Any, operation: str) -> None:
+        super().__init__(client)
+        self.event = f"codedeploy.{operation}"
 
     def activate(self) -> None:
         self.client.meta.events.register_first(
-            f"before-parameter-build.{self.EVENT}",
+            f"before-parameter-build.{self.event}",
             self._assert_expected_params,
             unique_id=self._expected_params_event_id,
         )
         self.client.meta.events.register(
-            f"before-call.{self.EVENT}", self._get_response_handler, unique_id=self._event_id
+            f"before-call.{self.event}", self._get_response_handler, unique_id=self._event_id
         )
 
     def deactivate(self) -> None:
         self.client.meta.events.unregister(
-            f"before-parameter-build.{self.EVENT}",
+            f"before-parameter-build.{self.event}",
             self._assert_expected_params,
             unique_id=self._expected_params_event_id,
         )
         self.client.meta.events.unregister(
-            f"before-call.{self.EVENT}", self._get_response_handler, unique_id=self._event_id
+            f"before-call.{self.event}", self._get_response_handler, unique_id=self._event_id
         )
 
 
@@ -142,6 +146,31 @@ class MotoAws:
         )["deployments"]
         return listed
 
+    def start_other_deployment(self, stage: Stage) -> str:
+        """A deployment someone else started: moto keeps it `Created`, which CodeDeploy counts as active."""
+        appspec = deploy.build_appspec(stage.function_name, deploy.LIVE_ALIAS, "1", "2")
+        created: str = self.client("codedeploy").create_deployment(
+            applicationName=stage.application,
+            deploymentGroupName=stage.deployment_group,
+            revision=deploy.revision_for(appspec),
+        )["deploymentId"]
+        return created
+
+    def rolled_back(self, stage: Stage) -> dict[str, dict[str, str]]:
+        """The record scripts/deploy.py keeps in SSM, read back from moto ({} when there is none)."""
+        ssm = self.client("ssm")
+        try:
+            value = ssm.get_parameter(Name=f"/{stage.function_name}/rolled-back-versions")["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return {}
+        record: dict[str, dict[str, str]] = json.loads(value)
+        return record
+
+    def clients(self) -> deploy.Clients:
+        return deploy.Clients(
+            lambda_=self.client("lambda"), codedeploy=self.client("codedeploy"), ssm=self.client("ssm")
+        )
+
 
 def zip_of(source: str) -> bytes:
     buffer = io.BytesIO()
@@ -180,7 +209,7 @@ def script_clients(aws: MotoAws, statuses: list[tuple[str, str, dict[str, Any]]]
     script creates (its id is known only once moto returns it) or a literal id such as a rollback's.
     """
     codedeploy = aws.client("codedeploy")
-    stubber = GetDeploymentStubber(codedeploy)
+    stubber = OperationStubber(codedeploy, "GetDeployment")
     created: dict[str, str] = {}
 
     def queue_statuses(parsed: dict[str, Any], **_: Any) -> None:
@@ -193,7 +222,7 @@ def script_clients(aws: MotoAws, statuses: list[tuple[str, str, dict[str, Any]]]
 
     codedeploy.meta.events.register("after-call.codedeploy.CreateDeployment", queue_statuses)
     stubber.activate()
-    return deploy.Clients(lambda_=aws.client("lambda"), codedeploy=codedeploy), stubber, created
+    return deploy.Clients(lambda_=aws.client("lambda"), codedeploy=codedeploy, ssm=aws.client("ssm")), stubber, created
 
 
 def run(stage: Stage, clients: deploy.Clients, published: str, *extra: str) -> int:
@@ -276,6 +305,115 @@ def test_deploy_exits_non_zero_and_reports_the_rollback_when_codedeploy_rolls_ba
     assert aws.deployments(stage) == [created["id"]]
 
 
+def stopped_on_alarm(stage: Stage, rollback_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """GetDeployment answers for a canary an alarm stops, and the rollback CodeDeploy then runs."""
+    ending = {
+        "errorInformation": {"code": "ALARM_ACTIVE", "message": f"{stage.function_name}-api-5xx is in ALARM"},
+        "rollbackInfo": {"rollbackDeploymentId": rollback_id, "rollbackMessage": f"Rolled back by {rollback_id}"},
+    }
+    return [("created", "InProgress", {}), ("created", "Stopped", ending), (rollback_id, "Succeeded", {})]
+
+
+def test_a_rolled_back_version_is_recorded_and_the_next_run_refuses_it(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: alias, versions, the created deployment, and the SSM record, read back. Stubber (GetDeployment
+    only): the canary to version 3 is stopped on alarm and rolled back. The apply's outputs still name
+    version 3 (an unchanged zip publishes nothing new), so the next run must not shift to it again."""
+    stage = aws.stage(tmp_path, versions=3, live="2")
+    clients, stubber, created = script_clients(aws, stopped_on_alarm(stage, "d-ROLLBACK02"))
+    assert run(stage, clients, "3") == deploy.EXIT_FAILED
+    stubber.assert_no_pending_responses()
+    assert "Recorded: version 3" in capsys.readouterr().out
+    entry = aws.rolled_back(stage)["3"]
+    assert entry["deployment"] == created["id"]
+    assert entry["reason"] == f"deployment stopped: ALARM_ACTIVE: {stage.function_name}-api-5xx is in ALARM"
+
+    assert run(stage, aws.clients(), "3") == deploy.EXIT_ROLLED_BACK_VERSION
+
+    refusal = capsys.readouterr().err
+    assert f"version 3 of {stage.function_name} was rolled back in deployment {created['id']}" in refusal
+    assert "TARGET_VERSION=3 FORCE=1" in refusal and "--force" in refusal
+    assert aws.deployments(stage) == [created["id"]], "no second deployment to the rolled-back version"
+
+
+def test_the_issues_case_live_on_41_outputs_naming_42_after_42_was_rolled_back_is_refused(
+    aws: MotoAws, tmp_path: Path
+) -> None:
+    """moto only, through the real command line (subprocesses; AWS_ENDPOINT_URL points boto3 at moto), as the
+    issue simulated it: `live` on 41, the outputs naming 42. Before, this printed "Shifting ... from version
+    41 to version 42" and exited 0. A rollback recorded by hand (--record-rollback) makes it refuse."""
+    stage = aws.stage(tmp_path, versions=42, live="41")
+    environment = {**local_environment(), "AWS_ENDPOINT_URL": aws.moto.endpoint}
+    outputs = str(stage.outputs("42"))
+
+    def script(*arguments: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "scripts/deploy.py", "--stage", "prod", "--terraform-outputs", outputs, *arguments]
+        return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+
+    recorded = script("--record-rollback", "42")
+    assert recorded.returncode == 0, recorded.stderr
+    refused = script()
+    assert refused.returncode == deploy.EXIT_ROLLED_BACK_VERSION == 5
+    assert "Shifting" not in refused.stdout
+    assert f"version 42 of {stage.function_name} was rolled back" in refused.stderr
+    assert aws.deployments(stage) == []
+
+
+def test_force_shifts_to_a_rolled_back_version_and_clears_its_record(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: alias, versions, the created deployment, the SSM record before and after. Stubber (GetDeployment
+    only): Succeeded. A forced deploy of a recorded version goes ahead, and then it is live on purpose."""
+    stage = aws.stage(tmp_path, versions=2, live="1")
+    assert deploy.record_rollback_by_hand(aws.clients(), target_of(stage, "2"), "2", print) == deploy.EXIT_DEPLOYED
+    assert set(aws.rolled_back(stage)) == {"2"}
+    clients, stubber, created = script_clients(aws, [("created", "Succeeded", {})])
+
+    assert run(stage, clients, "2", "--force") == deploy.EXIT_DEPLOYED
+
+    stubber.assert_no_pending_responses()
+    printed = capsys.readouterr().out
+    assert "Version 2 was rolled back before; deploying it anyway (--force)." in printed
+    assert f"Deployed: {stage.function_name}:live serves version 2." in printed
+    assert aws.rolled_back(stage) == {}
+    assert aws.deployments(stage) == [created["id"]]
+
+
+def test_shifting_back_by_hand_records_the_version_it_left(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: alias, versions, the created deployment, the SSM record. Stubber (GetDeployment only): Succeeded.
+    `make deploy TARGET_VERSION=2` with `live` on 3 is a rollback by hand: version 3 is recorded."""
+    stage = aws.stage(tmp_path, versions=3, live="3")
+    clients, _, created = script_clients(aws, [("created", "Succeeded", {})])
+    assert run(stage, clients, "3", "--target-version", "2") == deploy.EXIT_DEPLOYED
+    assert "from version 3 back to version 2" in capsys.readouterr().out
+    entry = aws.rolled_back(stage)["3"]
+    assert entry["deployment"] == created["id"] and "shifted back from it to version 2" in entry["reason"]
+
+
+def test_an_unreadable_rollback_record_refuses_the_deploy(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: alias and versions. Stubber (stock, on the SSM client): GetParameter denied. Without the record a
+    rolled-back version could go live again, so nothing is started."""
+    stage = aws.stage(tmp_path, versions=2, live="1")
+    ssm = aws.client("ssm")
+    with Stubber(ssm) as denied:
+        denied.add_client_error("get_parameter", service_error_code="AccessDeniedException", http_status_code=400)
+        clients = deploy.Clients(lambda_=aws.client("lambda"), codedeploy=aws.client("codedeploy"), ssm=ssm)
+        assert run(stage, clients, "2") == deploy.EXIT_REFUSED
+    refusal = capsys.readouterr().err
+    assert f"/{stage.function_name}/rolled-back-versions (AccessDeniedException)" in refusal
+    assert "ssm:GetParameter" in refusal
+    assert aws.deployments(stage) == []
+
+
+def target_of(stage: Stage, version: str) -> deploy.Target:
+    return deploy.Target(stage.function_name, deploy.LIVE_ALIAS, stage.application, stage.deployment_group, version)
+
+
 def test_deploy_stopped_without_a_rollback_exits_non_zero_and_shows_where_live_stands(
     aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -318,9 +456,9 @@ def test_deploy_of_a_stage_that_publishes_no_versions_says_so_and_exits_zero(
     """No AWS call at all (stock Stubbers with nothing queued would fail any call): the outputs say the
     apply published nothing, $LATEST, as for a stage with enable_live_alias off."""
     stage = aws.stage(tmp_path, versions=1, live="1")
-    lambda_, codedeploy = aws.client("lambda"), aws.client("codedeploy")
-    with Stubber(lambda_), Stubber(codedeploy):
-        assert run(stage, deploy.Clients(lambda_, codedeploy), "$LATEST") == deploy.EXIT_DEPLOYED
+    lambda_, codedeploy, ssm = aws.client("lambda"), aws.client("codedeploy"), aws.client("ssm")
+    with Stubber(lambda_), Stubber(codedeploy), Stubber(ssm):
+        assert run(stage, deploy.Clients(lambda_, codedeploy, ssm), "$LATEST") == deploy.EXIT_DEPLOYED
     assert "publishes no versions" in capsys.readouterr().out
     assert aws.deployments(stage) == []
 
@@ -338,24 +476,107 @@ def test_deploy_stops_watching_at_the_timeout_and_exits_non_zero(
     assert f"aws deploy stop-deployment --deployment-id {created['id']} --auto-rollback-enabled" in printed
 
 
-def test_deploy_refuses_an_alias_that_is_mid_shift_or_a_version_that_does_not_exist(
+def test_deploy_refuses_a_version_that_does_not_exist(
     aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """moto only: an alias with routing weights (an interrupted shift) and an unpublished target are refused
-    before any deployment is created. No Stubber."""
+    """moto only: an unpublished target is refused before any deployment is created. No Stubber."""
     stage = aws.stage(tmp_path, versions=2, live="1")
-    clients = deploy.Clients(lambda_=aws.client("lambda"), codedeploy=aws.client("codedeploy"))
-    assert run(stage, clients, "7") == deploy.EXIT_REFUSED
+    assert run(stage, aws.clients(), "7") == deploy.EXIT_REFUSED
     assert f"{stage.function_name} has no version 7" in capsys.readouterr().err
+    assert aws.deployments(stage) == []
+
+
+def leave_weights(aws: MotoAws, stage: Stage, primary: str, weighted: str) -> None:
+    """What a shift stopped without a rollback leaves on the alias: 10% still on the new version."""
     aws.client("lambda").update_alias(
         FunctionName=stage.function_name,
         Name=deploy.LIVE_ALIAS,
-        FunctionVersion="1",
-        RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}},
+        FunctionVersion=primary,
+        RoutingConfig={"AdditionalVersionWeights": {weighted: 0.1}},
     )
-    assert run(stage, clients, "2") == deploy.EXIT_REFUSED
-    assert "live is mid-shift (version 2 at 10%)" in capsys.readouterr().err
+
+
+def test_leftover_weights_exit_6_with_the_command_that_clears_them_and_clear_weights_clears_them(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: weights on `live` and no active deployment (moto's ListDeployments filters by status). The refusal
+    names the exact update-alias command; --clear-weights runs it (moto's alias is read back); then the next
+    run shifts as usual (Stubber, GetDeployment only: Succeeded)."""
+    stage = aws.stage(tmp_path, versions=2, live="1")
+    leave_weights(aws, stage, primary="1", weighted="2")
+
+    assert run(stage, aws.clients(), "2") == deploy.EXIT_LEFTOVER_WEIGHTS
+    refusal = capsys.readouterr().err
+    assert "version 2 at 10%" in refusal and "no CodeDeploy deployment" in refusal
+    command = (
+        f"aws lambda update-alias --function-name {stage.function_name} --name live "
+        "--function-version 1 --routing-config '{}'"
+    )
+    assert command in refusal and "CLEAR_WEIGHTS=1" in refusal
     assert aws.deployments(stage) == []
+
+    assert run(stage, aws.clients(), "2", "--clear-weights") == deploy.EXIT_DEPLOYED
+    assert f"Cleared: {stage.function_name}:live serves version 1 alone (dropped version 2 at 10%)" in (
+        capsys.readouterr().out
+    )
+    alias = aws.client("lambda").get_alias(FunctionName=stage.function_name, Name=deploy.LIVE_ALIAS)
+    assert alias["FunctionVersion"] == "1"
+    assert not (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights")
+
+    clients, stubber, created = script_clients(aws, [("created", "Succeeded", {})])
+    assert run(stage, clients, "2") == deploy.EXIT_DEPLOYED
+    stubber.assert_no_pending_responses()
+    assert aws.deployments(stage) == [created["id"]]
+
+
+def test_weights_of_a_running_deployment_exit_4_and_name_it_and_clear_weights_leaves_them(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto: weights on `live` while another deployment of the group is active (moto keeps it `Created`).
+    Both a deploy and --clear-weights refuse, naming that deployment; the weights stay. No Stubber."""
+    stage = aws.stage(tmp_path, versions=2, live="1")
+    running = aws.start_other_deployment(stage)
+    leave_weights(aws, stage, primary="1", weighted="2")
+
+    assert run(stage, aws.clients(), "2") == deploy.EXIT_IN_PROGRESS
+    refusal = capsys.readouterr().err
+    assert f"another deployment of {stage.deployment_group} is in progress: {running}" in refusal
+    assert f"aws deploy stop-deployment --deployment-id {running} --auto-rollback-enabled" in refusal
+
+    assert run(stage, aws.clients(), "2", "--clear-weights") == deploy.EXIT_IN_PROGRESS
+    assert running in capsys.readouterr().err
+    alias = aws.client("lambda").get_alias(FunctionName=stage.function_name, Name=deploy.LIVE_ALIAS)
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.1}
+    assert aws.deployments(stage) == [running]
+
+
+@pytest.mark.parametrize("names_it", [True, False], ids=["message-names-it", "listed-from-codedeploy"])
+def test_codedeploy_refusing_a_second_deployment_exits_4_naming_the_running_one(
+    aws: MotoAws, tmp_path: Path, capsys: pytest.CaptureFixture[str], names_it: bool
+) -> None:
+    """moto: alias, versions, and an active deployment of the group. Stubber (CreateDeployment only): the
+    DeploymentLimitExceededException moto does not raise; its message names the running deployment, or
+    does not, and then the script finds it with ListDeployments on moto."""
+    stage = aws.stage(tmp_path, versions=2, live="1")
+    running = aws.start_other_deployment(stage)
+    codedeploy = aws.client("codedeploy")
+    stubber = OperationStubber(codedeploy, "CreateDeployment")
+    message = f"The deployment group already has an active deployment {running if names_it else ''}".rstrip()
+    stubber.add_client_error(
+        "create_deployment",
+        service_error_code="DeploymentLimitExceededException",
+        service_message=message,
+        http_status_code=400,
+    )
+    stubber.activate()
+    clients = deploy.Clients(lambda_=aws.client("lambda"), codedeploy=codedeploy, ssm=aws.client("ssm"))
+
+    assert run(stage, clients, "2") == deploy.EXIT_IN_PROGRESS
+
+    stubber.assert_no_pending_responses()
+    refusal = capsys.readouterr().err
+    assert f"is in progress: {running}" in refusal and "inputs" not in refusal
+    assert aws.deployments(stage) == [running]
 
 
 def test_appspec_moves_the_named_alias_from_current_to_target_version() -> None:

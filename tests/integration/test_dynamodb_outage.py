@@ -36,8 +36,11 @@ def test_stale_then_503_then_recovery(stack):
     assert stale.seconds < 2 * CLIENT_BOUND_SECONDS + 1
     assert stack.get("/llms/gpt-4o").headers["X-Cache"] == "STALE"
 
+    # Deep health says what /llms does: still serving, from a stale snapshot, with DynamoDB failing.
     deep = stack.get("/health?deep=true")
-    assert deep.status == 503 and deep.json()["error"]["code"] == "dependency_unavailable"
+    assert deep.status == 200, deep.body[:300]
+    assert deep.json()["status"] == "degraded" and deep.json()["checks"] == {"dynamodb": "failing"}
+    assert deep.json()["cache"]["fresh"] is False
 
     time.sleep(MAX_STALE)
     unavailable = stack.get("/llms?limit=3")
@@ -45,6 +48,10 @@ def test_stale_then_503_then_recovery(stack):
     assert unavailable.json()["error"]["code"] == "service_unavailable"
     assert int(unavailable.headers["Retry-After"]) >= 1
     assert unavailable.seconds < 2 * CLIENT_BOUND_SECONDS + 1
+    # And once /llms can no longer serve, neither can deep health say it is healthy.
+    deep = stack.get("/health?deep=true")
+    assert deep.status == 503 and deep.json()["error"]["code"] == "dependency_unavailable"
+    assert int(deep.headers["Retry-After"]) >= 1
 
     stack.revive_dynamodb()
     time.sleep(RETRY_AFTER + 0.2)

@@ -131,6 +131,16 @@ CATALOGUE: list[dict[str, Any]] = [
 ]
 
 
+# What a front door may serve instead of the API's HSTS: CloudFront's response-headers policy (override: true,
+# preload: true) sends the first; the others weaken the API's own directives.
+CLOUDFRONT_HSTS = "max-age=63072000; includeSubDomains; preload"
+SERVED_HSTS = {
+    "behind-cloudfront": CLOUDFRONT_HSTS,
+    "hsts-shorter-max-age": "max-age=31536000; includeSubDomains; preload",
+    "hsts-without-include-subdomains": "max-age=63072000; preload",
+}
+
+
 def _etag(body: bytes, violation: str) -> str:
     digest = hashlib.sha256(body).hexdigest()[:16]
     return f'"{digest}"' if violation == "strong-etag" else f'W/"{digest}"'
@@ -211,6 +221,8 @@ class FakeApi(BaseHTTPRequestHandler):
         headers = dict(SECURITY_HEADERS)
         if violation == "security-header-missing-on-errors" and status >= 400:
             del headers["Strict-Transport-Security"]
+        if violation in SERVED_HSTS:
+            headers["Strict-Transport-Security"] = SERVED_HSTS[violation]
         if cached:
             etag = _etag(body, violation)
             headers["ETag"] = etag
@@ -266,6 +278,8 @@ def test_smoke_passes_against_the_fake_without_a_violation():
         ("strong-etag", "etag"),
         ("head-not-allowed", "head"),
         ("security-header-missing-on-errors", "security-headers"),
+        ("hsts-shorter-max-age", "security-headers"),
+        ("hsts-without-include-subdomains", "security-headers"),
     ],
 )
 def test_smoke_fails_naming_the_check_the_broken_server_violates(violation, failed_check):
@@ -291,3 +305,57 @@ def test_smoke_fails_and_stops_when_over_its_time_budget():
     assert "time-budget" in run.failed and "health" not in run.failed
     assert "time budget of 1 s exhausted" in run.stdout
     assert run.seconds < 3
+
+
+def test_smoke_passes_behind_cloudfront_which_adds_preload_to_hsts():
+    with fake_api("behind-cloudfront") as url:
+        run = run_smoke(url)
+    assert run.returncode == 0, run.stdout
+    assert run.verdicts == dict.fromkeys(smoke.CHECKS, "PASS")
+
+
+API_HSTS = SECURITY_HEADERS["Strict-Transport-Security"]
+
+
+@pytest.mark.parametrize(
+    "served",
+    [
+        API_HSTS,
+        CLOUDFRONT_HSTS,
+        "max-age=63072001; includeSubDomains",
+        'max-age="63072000"; includesubdomains',  # RFC 6797: names are case-insensitive, values may be quoted
+        "includeSubDomains; max-age=63072000",
+        " max-age=63072000 ;includeSubDomains; ",
+    ],
+)
+def test_hsts_at_least_as_strict_as_the_apis_is_accepted(served):
+    assert smoke.header_as_expected("Strict-Transport-Security", API_HSTS, served)
+
+
+@pytest.mark.parametrize(
+    "served",
+    [
+        None,
+        "",
+        "max-age=63071999; includeSubDomains; preload",
+        "max-age=0; includeSubDomains",
+        "includeSubDomains; preload",
+        "max-age=63072000; preload",
+        "max-age=63072000",
+        "max-age=-1; includeSubDomains",
+        "max-age=\u00b2; includeSubDomains",
+        "max-age=63072000; max-age=63072000; includeSubDomains",  # a repeated directive voids the header
+    ],
+)
+def test_hsts_weaker_than_the_apis_is_refused(served):
+    assert not smoke.header_as_expected("Strict-Transport-Security", API_HSTS, served)
+
+
+def test_other_security_headers_must_be_exactly_the_apis():
+    assert smoke.header_as_expected("X-Frame-Options", "DENY", "DENY")
+    assert not smoke.header_as_expected("X-Frame-Options", "DENY", "DENY; preload")
+
+
+@pytest.mark.parametrize(("etag", "weak"), [('W/"abc"', True), ('W/"abc"\n', False), ('"abc"', False), (None, False)])
+def test_a_weak_etag_is_recognised_only_as_a_whole_value(etag, weak):
+    assert smoke.is_weak_etag(etag) is weak

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -208,10 +209,67 @@ def test_no_aws_keys_are_stored_or_passed():
         assert "secrets." not in text and "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
 
 
-def test_ci_runs_make_test_on_pull_requests_and_main_with_cached_virtualenvs():
+STAGE_JOBS = ("plan-dev", "deploy-dev", "plan-prod", "deploy-prod")
+STAGE_DIR = "build/artifact/terraform-$STAGE"
+# `terraform -chdir="DIR" SUBCOMMAND ARGS`, at the start of a line or inside `$(...)`.
+TERRAFORM = re.compile(r'(?:^|\$\()terraform\s+-chdir="([^"]+)"\s+([a-z]+)([^)]*)')
+ANY_TERRAFORM = re.compile(r"(?:^|\$\()terraform\s+[-a-z]")
+# What installs software from a shell line; a `make` target is judged by what its recipe would run.
+INSTALLERS = re.compile(r"\b(pip3?|pipx|uv|npm|npx|yarn|apt|apt-get|brew|curl|wget|gem|go)\s|-m\s+(pip|venv)\b")
+CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
+UPLOAD_ACTION = "actions/upload-artifact@"
+DOWNLOAD_ACTION = "actions/download-artifact@"
+VERIFY_ARTIFACT = (
+    'python3 scripts/artifact.py verify build/artifact --manifest-sha256 "$MANIFEST_SHA256" --commit "$GITHUB_SHA"'
+)
+
+
+def needs(job: dict[str, Any]) -> list[str]:
+    value = job.get("needs", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def ancestors(jobs: dict[str, Any], job_id: str) -> set[str]:
+    found: set[str] = set()
+    pending = needs(jobs[job_id])
+    while pending:
+        parent = pending.pop()
+        if parent not in found:
+            found.add(parent)
+            pending += needs(jobs[parent])
+    return found
+
+
+def terraform_commands(job: dict[str, Any]) -> list[tuple[int, str, str, str]]:
+    """(step index, -chdir, subcommand, arguments) of every terraform invocation, in order."""
+    commands = []
+    for step_number, step in enumerate(job["steps"]):
+        for line in (text.strip() for text in step.get("run", "").splitlines()):
+            matches = list(TERRAFORM.finditer(line))
+            assert len(matches) == len(ANY_TERRAFORM.findall(line)), f"terraform without -chdir: {line}"
+            commands += [(step_number, match[1], match[2], match[3].strip()) for match in matches]
+    return commands
+
+
+def uses_step(job: dict[str, Any], action: str, name: str) -> int:
+    return step_index(
+        job, lambda step: step.get("uses", "").startswith(action) and step.get("with", {}).get("name") == name
+    )
+
+
+def run_step(job: dict[str, Any], line: str) -> int:
+    return step_index(job, lambda step: line in [text.strip() for text in step.get("run", "").splitlines()])
+
+
+def make_dry_run(arguments: list[str]) -> str:
+    command = ["make", "--no-print-directory", "--dry-run", "--always-make", *arguments]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def test_ci_runs_make_test_on_pull_requests_with_cached_virtualenvs():
     ci = load(CI)
-    assert "pull_request" in ci["on"] and ci["on"]["push"]["branches"] == ["main"]
-    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert set(ci["on"]) == {"pull_request"}, "main's commits are tested by the deploy run (its `test` job)"
+    assert ci["concurrency"]["cancel-in-progress"] is True
     (job,) = ci["jobs"].values()
     assert run_lines(job)[-1] == "make test"
     cache = job["steps"][step_index(job, lambda step: step.get("uses", "").startswith("actions/cache@"))]
@@ -227,57 +285,180 @@ def test_deploy_runs_on_main_and_by_dispatch_with_a_stage():
     assert stage["type"] == "choice" and stage["options"] == ["dev", "prod"] and stage["required"] is True
 
 
-def test_each_stage_deploys_under_its_own_concurrency_group_never_cancelled():
+def test_nothing_deploys_unless_make_test_passed_in_the_same_run():
+    """Issue 18, item 1: the deploy run starts with ci.yml's job, and every other job needs it."""
     jobs = load(DEPLOY)["jobs"]
-    assert set(jobs) == {"dev", "prod"}
-    for stage, job in jobs.items():
-        assert job["env"]["STAGE"] == stage
-        assert job["concurrency"] == {"group": f"deploy-{stage}", "cancel-in-progress": False}
+    assert jobs["test"] == load(CI)["jobs"]["test"], "the deploy run tests exactly as CI does"
+    assert run_lines(jobs["test"])[-1] == "make test"
+    for job_id, job in jobs.items():
+        if job_id != "test":
+            assert "test" in ancestors(jobs, job_id), job_id
+            # A status function would let a job run after a job it needs failed or was skipped.
+            assert not re.search(r"\b(always|failure|cancelled)\(\)", str(job.get("if", ""))), job_id
+    assumes_a_role = {job_id for job_id, job in jobs.items() if job["permissions"].get("id-token") == "write"}
+    assert assumes_a_role == set(STAGE_JOBS)
 
 
-def test_prod_waits_for_dev_and_the_production_environments_reviewers():
+def test_each_stage_plans_and_deploys_under_its_own_concurrency_group_never_cancelled():
     jobs = load(DEPLOY)["jobs"]
-    assert jobs["prod"]["needs"] == "dev"
-    assert jobs["prod"]["environment"]["name"] == "production"
-    assert jobs["dev"]["environment"]["name"] == "dev"
-    assert "refs/heads/main" in jobs["prod"]["if"] and "inputs.stage == 'prod'" in jobs["prod"]["if"]
+    assert set(jobs) == {"test", "build", *STAGE_JOBS}
+    for job_id in STAGE_JOBS:
+        stage = job_id.split("-")[1]
+        assert jobs[job_id]["env"]["STAGE"] == stage
+        assert jobs[job_id]["concurrency"] == {"group": f"deploy-{stage}", "cancel-in-progress": False}
+    assert "concurrency" not in jobs["test"] and "concurrency" not in jobs["build"]
+
+
+def test_prod_is_planned_after_dev_is_deployed_and_applied_after_the_production_reviewers_approve():
+    jobs = load(DEPLOY)["jobs"]
+    assert needs(jobs["plan-dev"]) == ["build"] and needs(jobs["deploy-dev"]) == ["build", "plan-dev"]
+    assert needs(jobs["plan-prod"]) == ["build", "deploy-dev"] and needs(jobs["deploy-prod"]) == ["build", "plan-prod"]
+    environments = {job_id: jobs[job_id]["environment"]["name"] for job_id in STAGE_JOBS}
+    assert environments == {
+        "plan-dev": "dev",
+        "deploy-dev": "dev",
+        "plan-prod": "production-plan",
+        "deploy-prod": "production",
+    }
+    for job_id in ("plan-prod", "deploy-prod"):
+        assert "refs/heads/main" in jobs[job_id]["if"] and "inputs.stage == 'prod'" in jobs[job_id]["if"]
 
 
 def test_dev_and_prod_run_the_same_steps():
     jobs = load(DEPLOY)["jobs"]
-    assert jobs["dev"]["steps"] == jobs["prod"]["steps"]
+    for kind in ("plan", "deploy"):
+        dev, prod = jobs[f"{kind}-dev"], jobs[f"{kind}-prod"]
+        assert dev["steps"] == prod["steps"], kind
+        assert dev["permissions"] == prod["permissions"] and dev.get("outputs") == prod.get("outputs"), kind
+        assert set(dev["env"]) == set(prod["env"]), kind
 
 
-def test_each_stage_assumes_its_role_then_applies_deploys_and_smokes_in_order():
-    job = load(DEPLOY)["jobs"]["prod"]
-    role = step_index(job, lambda step: "configure-aws-credentials@" in step.get("uses", ""))
-    credentials = job["steps"][role]["with"]
-    assert set(credentials) == {"role-to-assume", "role-session-name", "aws-region"}
-    order = [
-        'make terraform STAGE="$STAGE" BACKEND_FILE="$RUNNER_TEMP/backend-$STAGE.tf"',
-        'terraform -chdir="build/terraform-$STAGE" init',
-        'terraform -chdir="build/terraform-$STAGE" plan -lock-timeout=5m -out=plan.bin',
-        'terraform -chdir="build/terraform-$STAGE" apply -lock-timeout=5m plan.bin',
-        'make deploy STAGE="$STAGE"',
-        'url="$(terraform -chdir="build/terraform-$STAGE" output -raw EndpointURL)"',
-        'make smoke URL="$url"',
-    ]
-    positions = [step_index(job, lambda step, line=line: line in step.get("run", "").splitlines()) for line in order]
-    assert positions == sorted(positions) and role < positions[0]
-    backend = job["steps"][step_index(job, lambda step: 'backend "s3"' in step.get("run", ""))]
-    assert role < job["steps"].index(backend) < positions[0]
-    assert 'key          = "llm-scores/$STAGE.tfstate"' in backend["run"]
-    assert set(backend["env"].values()) == {"${{ vars.TF_STATE_BUCKET }}", "${{ vars.TF_STATE_REGION }}"}
+def test_reviewers_approve_a_published_plan_and_prod_applies_exactly_that_file():
+    """Issue 18, item 3: the plan exists, readable, before the approval; the approved job applies that file."""
+    jobs = load(DEPLOY)["jobs"]
+    plan, apply = jobs["plan-prod"], jobs["deploy-prod"]
+    plan_commands = [(subcommand, arguments) for _, _, subcommand, arguments in terraform_commands(plan)]
+    assert ("plan", "-lock-timeout=5m -out=plan.bin") in plan_commands
+    assert "apply" not in [subcommand for subcommand, _ in plan_commands]
+    summary = plan["steps"][step_index(plan, lambda step: "show -no-color" in step.get("run", ""))]
+    assert '>> "$GITHUB_STEP_SUMMARY"' in summary["run"] and "build/plan/plan.txt" in summary["run"]
+    assert 'mv "build/artifact/terraform-$STAGE/plan.bin" build/plan/plan.bin' in summary["run"]
+    published = plan["steps"][uses_step(plan, UPLOAD_ACTION, "plan-${{ env.STAGE }}")]
+    assert published["with"]["path"] == "build/plan" and published["with"]["if-no-files-found"] == "error"
+    assert plan["outputs"]["plan-sha256"] == "${{ steps.seal.outputs.plan-sha256 }}"
+
+    assert apply["environment"]["name"] == "production" and plan["environment"]["name"] != "production"
+    assert apply["env"]["PLAN_SHA256"] == "${{ needs.plan-prod.outputs.plan-sha256 }}"
+    downloaded = uses_step(apply, DOWNLOAD_ACTION, "plan-${{ env.STAGE }}")
+    assert apply["steps"][downloaded]["with"]["path"] == "build/plan"
+    verified = run_step(
+        apply,
+        'python3 scripts/artifact.py verify build/plan --manifest-sha256 "$PLAN_SHA256" --commit "$GITHUB_SHA" '
+        '--bound-to "$MANIFEST_SHA256"',
+    )
+    commands = terraform_commands(apply)
+    assert [subcommand for _, _, subcommand, _ in commands] == ["init", "init", "apply", "output"]
+    (applied,) = [(index, arguments) for index, _, subcommand, arguments in commands if subcommand == "apply"]
+    # The saved plan, and nothing that would make terraform plan again or widen what it applies.
+    assert applied[1] == '-lock-timeout=5m "$GITHUB_WORKSPACE/build/plan/plan.bin"'
+    assert downloaded < verified < applied[0]
 
 
-def test_make_terraform_passes_the_backend_file_the_deploy_writes():
-    def dry_run(*variables: str) -> str:
-        command = ["make", "--no-print-directory", "--dry-run", "--always-make", "terraform", *variables]
-        return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+def test_no_job_installs_anything_once_it_holds_aws_credentials():
+    """Issue 18, item 4: every install happens before the role is assumed; after it, only what is installed runs."""
+    for job_id, job in load(DEPLOY)["jobs"].items():
+        role = [index for index, step in enumerate(job["steps"]) if CREDENTIALS_ACTION in step.get("uses", "")]
+        if not role:
+            continue
+        (role,) = role
+        after = job["steps"][role + 1 :]
+        assert [step["uses"] for step in after if "uses" in step and not step["uses"].startswith(UPLOAD_ACTION)] == []
+        for step in after:
+            for line in filter(None, (text.strip() for text in step.get("run", "").splitlines())):
+                assert not INSTALLERS.search(line), (job_id, line)
+                if line.startswith("make "):
+                    recipe = make_dry_run(shlex.split(line)[1:])
+                    assert not INSTALLERS.search(recipe), (job_id, line, recipe)
+        # terraform init after the role only connects the backend: the providers were installed before it.
+        inits = [
+            (index, chdir, arguments)
+            for index, chdir, command, arguments in terraform_commands(job)
+            if command == "init"
+        ]
+        before = {chdir for index, chdir, arguments in inits if index < role and "-backend=false" in arguments}
+        for index, chdir, arguments in inits:
+            if index > role:
+                # -plugin-dir: only what is installed in the directory; no download, not even a registry lookup.
+                assert chdir in before and "-lockfile=readonly -plugin-dir=.terraform/providers" in arguments, (
+                    job_id,
+                    arguments,
+                )
+        if any(".venv/bin/" in line for step in after for line in step.get("run", "").splitlines()):
+            assert "make install" in run_lines({"steps": job["steps"][:role]}), job_id
 
-    exported = dry_run("STAGE=dev", "BACKEND_FILE=/runner/temp/backend-dev.tf").splitlines()[-1]
-    assert exported.endswith('--stage dev --out build/terraform-dev --backend-file "/runner/temp/backend-dev.tf"')
-    assert "--backend-file" not in dry_run("STAGE=dev")
+
+def test_one_job_without_credentials_builds_the_artifact_and_every_stage_verifies_and_uses_exactly_it():
+    """Issue 18, item 7: built once, promoted unchanged, its checksum checked before any terraform command."""
+    jobs = load(DEPLOY)["jobs"]
+    build = jobs["build"]
+    assert "id-token" not in build["permissions"]
+    assert run_step(build, 'make artifact COMMIT="$GITHUB_SHA"') < uses_step(build, UPLOAD_ACTION, "deploy-artifact")
+    published = build["steps"][uses_step(build, UPLOAD_ACTION, "deploy-artifact")]
+    assert published["with"]["path"] == "build/artifact" and published["with"]["if-no-files-found"] == "error"
+    assert build["outputs"]["manifest-sha256"] == "${{ steps.build.outputs.manifest-sha256 }}"
+    assert (
+        "sha256sum build/artifact/manifest.json"
+        in build["steps"][run_step(build, 'make artifact COMMIT="$GITHUB_SHA"')]["run"]
+    )
+    rebuilds = re.compile(r"make (terraform|artifact|package|deploy)\b|export_terraform|chalice package")
+    for job_id in STAGE_JOBS:
+        job = jobs[job_id]
+        assert "build" in needs(job) and job["env"]["MANIFEST_SHA256"] == "${{ needs.build.outputs.manifest-sha256 }}"
+        downloaded = uses_step(job, DOWNLOAD_ACTION, "deploy-artifact")
+        assert job["steps"][downloaded]["with"]["path"] == "build/artifact"
+        verified = run_step(job, VERIFY_ARTIFACT)
+        commands = terraform_commands(job)
+        assert commands and {chdir for _, chdir, _, _ in commands} == {STAGE_DIR}, job_id
+        assert downloaded < verified < min(index for index, _, _, _ in commands), job_id
+        assert not [line for line in run_lines(job) if rebuilds.search(line)], job_id
+
+
+def test_the_state_is_locked_one_way_the_s3_lockfile_in_the_workflow_and_the_docs():
+    """Issue 18, item 8: use_lockfile (Terraform 1.10+) everywhere, and no DynamoDB lock table anywhere."""
+    workflow = load(DEPLOY)
+    version = tuple(int(part) for part in workflow["env"]["TERRAFORM_VERSION"].split("."))
+    assert version >= (1, 10), "S3 native locking (use_lockfile) needs Terraform 1.10"
+    for job_id in STAGE_JOBS:
+        job = workflow["jobs"][job_id]
+        backend = job["steps"][step_index(job, lambda step: 'backend "s3"' in step.get("run", ""))]["run"]
+        assert 'key          = "llm-scores/$STAGE.tfstate"' in backend
+        assert f'cat > "{STAGE_DIR}/backend.tf"' in backend
+        assert re.search(r"^\s*use_lockfile\s*=\s*true$", backend, re.M) and "dynamodb_table" not in backend
+        assert set(
+            job["steps"][step_index(job, lambda step: 'backend "s3"' in step.get("run", ""))]["env"].values()
+        ) == {
+            "${{ vars.TF_STATE_BUCKET }}",
+            "${{ vars.TF_STATE_REGION }}",
+        }
+    for document in (PROJECT_ROOT / "docs" / "deploy.md", PROJECT_ROOT / "docs" / "delivery.md"):
+        text = document.read_text()
+        assert re.search(r"^\s*use_lockfile\s*=\s*true\b", text, re.M), document.name
+        assert not re.search(r"\bdynamodb_table\s*=", text), document.name
+
+
+def test_make_terraform_copies_in_a_backend_file_for_operators():
+    exported = make_dry_run(["terraform", "STAGE=dev", "BACKEND_FILE=/tmp/backend-dev.tf"]).splitlines()[-1]
+    assert exported.endswith('--stage dev --out build/terraform-dev --backend-file "/tmp/backend-dev.tf"')
+    assert "--backend-file" not in make_dry_run(["terraform", "STAGE=dev"])
+
+
+def test_make_deploy_passes_force_and_clear_weights_to_the_script():
+    forced = make_dry_run(["deploy", "STAGE=prod", "TARGET_VERSION=42", "FORCE=1"]).splitlines()[-1]
+    assert forced.endswith('--target-version "42" --force ')
+    cleared = make_dry_run(["deploy", "STAGE=prod", "CLEAR_WEIGHTS=1"]).splitlines()[-1]
+    assert cleared.rstrip().endswith("--clear-weights") and "--force" not in cleared
+    plain = make_dry_run(["deploy", "STAGE=prod"]).splitlines()[-1]
+    assert "--force" not in plain and "--clear-weights" not in plain
 
 
 def test_no_expression_is_expanded_inside_a_shell_script():

@@ -201,6 +201,6 @@ def test_logs_never_hold_credentials_headers_or_the_raw_event(apis):
             assert raw_event_marker not in text
 
 
-def test_signed_token_with_a_sort_value_of_the_wrong_type_is_a_400(apis):
+def test_token_with_a_valid_checksum_and_a_sort_value_of_the_wrong_type_is_a_400(apis):
     token = encode_token("|score|asc", (False, "not-a-number", "x"))
     assert_error(request(apis[0], "GET", f"/llms?sort=score&next_token={token}"), 400, "invalid_parameter")

@@ -1,3 +1,6 @@
+import threading
+import time
+
 import pytest
 
 from chalicelib.cache import DataUnavailable, SnapshotCache
@@ -117,7 +120,8 @@ def test_recovery_after_dynamodb_returns_needs_no_restart():
     clock.now += 5
     read = cache.read()
     assert read.state == "MISS" and len(read.snapshot) == 3
-    assert cache.status()["last_error"] is None
+    assert read.refresh.error is None
+    assert cache.read().state == "HIT"
 
 
 def test_invalidate_forces_the_next_read_to_refresh():
@@ -255,3 +259,121 @@ def test_a_snapshot_restored_weeks_later_is_never_served_as_stale(monkeypatch):
     wall.now += 21 * 86_400  # restored three weeks later; time.monotonic() has not moved
     with pytest.raises(DataUnavailable):
         cache.read()
+
+
+# --- one deadline for a whole refresh ---------------------------------------------------------
+
+DEADLINE = 0.3
+# Scheduling noise on a shared machine; far below what a refresh without a deadline would take here.
+SLACK = 1.5
+
+
+class StalledTable(FakeTable):
+    """A table whose reads, once `stalled`, wait until released: a page that never comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = False
+        self.release = threading.Event()
+        self.finished_late = threading.Event()
+
+    def scan_all(self) -> ScanResult:
+        if not self.stalled:
+            return super().scan_all()
+        self.reads += 1
+        self.release.wait(30)
+        self.finished_late.set()
+        return ScanResult([make_item("late")], 0, 1, 3.0)
+
+
+def deadline_cache(table, clock, **overrides):
+    return make_cache(table, clock, refresh_deadline_seconds=DEADLINE, **overrides)
+
+
+def timed_read(cache):
+    started = time.monotonic()
+    read = cache.read()
+    return read, time.monotonic() - started
+
+
+def test_a_refresh_past_its_deadline_serves_stale_without_waiting_for_the_read():
+    table, clock = StalledTable(), FakeClock()
+    cache = deadline_cache(table, clock)
+    cache.read()
+    table.stalled = True
+    clock.now += 301
+    try:
+        read, seconds = timed_read(cache)
+        assert read.state == "STALE"
+        assert DEADLINE <= seconds < DEADLINE + SLACK
+        assert read.refresh.error == "deadline of 0.3 s exceeded after no progress reported"
+        assert read.refresh.table_unreadable
+    finally:
+        table.release.set()
+
+
+def test_a_late_result_is_discarded_and_never_served():
+    table, clock = StalledTable(), FakeClock()
+    cache = deadline_cache(table, clock)
+    cache.read()
+    table.stalled = True
+    clock.now += 301
+    assert cache.read().state == "STALE"
+    table.release.set()
+    assert table.finished_late.wait(5)
+    read = cache.read()  # inside the back-off: the late read must not have become the snapshot
+    assert read.state == "STALE" and sorted(read.snapshot.encoded) == ["a", "b"]
+
+
+def test_a_cold_refresh_past_its_deadline_is_unavailable_with_retry_after_then_backs_off():
+    table, clock = StalledTable(), FakeClock()
+    table.stalled = True
+    cache = deadline_cache(table, clock, retry_after_seconds=7)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DataUnavailable) as raised:
+            cache.read()
+        assert time.monotonic() - started < DEADLINE + SLACK
+        assert raised.value.retry_after_seconds == 7
+        assert "deadline of 0.3 s exceeded" in raised.value.refresh.error
+        for _ in range(5):
+            with pytest.raises(DataUnavailable):
+                cache.read()
+        assert table.reads == 1  # no new read until Retry-After has passed
+        clock.now += 7
+        with pytest.raises(DataUnavailable):
+            cache.read()
+        assert table.reads == 2
+    finally:
+        table.release.set()
+
+
+def test_a_deadline_is_an_expected_failure_not_a_bug_with_a_stack_trace():
+    table, clock = StalledTable(), FakeClock()
+    reported: list[BaseException] = []
+    cache = deadline_cache(table, clock, on_unexpected_error=reported.append)
+    cache.read()
+    table.stalled = True
+    clock.now += 301
+    try:
+        assert cache.read().state == "STALE"
+    finally:
+        table.release.set()
+    assert reported == []
+
+
+def test_a_refresh_within_its_deadline_is_served_and_its_errors_keep_their_kind():
+    table, clock = FakeTable(), FakeClock()
+    reported: list[BaseException] = []
+    cache = deadline_cache(table, clock, on_unexpected_error=reported.append)
+    assert cache.read().state == "MISS"
+    table.failing = True
+    clock.now += 301
+    read = cache.read()
+    assert read.state == "STALE" and read.refresh.error == "scan failed: EndpointConnectionError"
+    assert read.refresh.table_unreadable and reported == []
+    table.error = KeyError("a bug")
+    clock.now += 5
+    read = cache.read()
+    assert "unexpected KeyError" in read.refresh.error and not read.refresh.table_unreadable
+    assert [type(error) for error in reported] == [KeyError]

@@ -8,6 +8,9 @@ def test_defaults_are_safe():
     assert settings.cache_ttl_seconds == 300
     assert settings.dynamodb_read_timeout_seconds <= 2 and settings.dynamodb_max_attempts <= 3
     assert settings.aws_region == "us-east-1"
+    # A whole refresh ends well inside a 10 s function timeout, with time left to answer stale or 503.
+    assert settings.cache_refresh_deadline_seconds == 4
+    assert settings.health_check_interval_seconds == 10
 
 
 @pytest.mark.parametrize(
@@ -20,6 +23,11 @@ def test_defaults_are_safe():
         ("WARMUP_CONCURRENCY", "1000"),
         ("LOG_LEVEL", "LOUD"),
         ("TABLE_NAME", " "),
+        ("CACHE_REFRESH_DEADLINE_SECONDS", "0"),
+        ("CACHE_REFRESH_DEADLINE_SECONDS", "soon"),
+        ("CACHE_REFRESH_DEADLINE_SECONDS", "901"),
+        ("HEALTH_CHECK_INTERVAL_SECONDS", "0"),
+        ("HEALTH_CHECK_INTERVAL_SECONDS", "-5"),
     ],
 )
 def test_bad_values_fail_loudly_naming_the_variable(name, value):

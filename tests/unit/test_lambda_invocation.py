@@ -2,7 +2,12 @@
 
 import json
 
+import pytest
+
 from app import app
+from chalicelib import observability
+from chalicelib.config import settings
+from chalicelib.metrics import MetricBatch
 from scripts.lambda_events import LambdaContext, api_gateway_event
 
 from .conftest import make_item
@@ -20,8 +25,13 @@ def test_proxy_event_is_routed_and_answers_with_headers(fresh_service, put_items
 
 
 def test_one_log_line_per_request_and_metrics_batched_into_the_lines_that_need_them(
-    fresh_service, put_items, log_lines
+    fresh_service, put_items, log_lines, monkeypatch: pytest.MonkeyPatch
 ):
+    # A clock that stands still: the batch's age and minute must not depend on how fast this machine is.
+    still = 1_700_000_020.0
+    monkeypatch.setattr(
+        observability, "metrics", MetricBatch(settings.metrics_namespace, settings.service_name, clock=lambda: still)
+    )
     put_items(make_item("gpt-4o"))
     app(api_gateway_event("/llms"), LambdaContext())
     app(api_gateway_event("/llms/gpt-4o"), LambdaContext())

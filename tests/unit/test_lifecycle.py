@@ -5,15 +5,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chalicelib import lifecycle
+from chalicelib import lifecycle, observability
 from chalicelib.cache import HIT, MISS
+from chalicelib.metrics import MetricBatch
 from chalicelib.repository import DynamoDBUnavailable, ScanResult
 from chalicelib.service import ScoresService
 
 from .conftest import unit_settings
+from .test_metrics import MINUTE_START, FakeClock, assert_valid_emf
 
 
 class CountingLoad:
@@ -30,9 +33,9 @@ class CountingLoad:
         return ScanResult(items=[], skipped_items=0, pages=1, duration_milliseconds=1.0)
 
 
-def service_over(load: CountingLoad) -> ScoresService:
-    """A service whose cache reads through `load`, built with the same factory the app uses."""
-    return ScoresService.from_settings(unit_settings(), load=load, jitter_ratio=0)
+def service_over(load: CountingLoad, clock: FakeClock | None = None) -> ScoresService:
+    """A service whose cache reads through `load` (and tells time by `clock`), built as the app builds it."""
+    return ScoresService.from_settings(unit_settings(), load=load, jitter_ratio=0, clock=clock)
 
 
 @pytest.fixture
@@ -43,6 +46,21 @@ def load() -> CountingLoad:
 @pytest.fixture
 def hooks() -> list[Callable[[], None]]:
     return []
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The wall clock of the container's metric batch, which the test moves."""
+    clock = FakeClock(MINUTE_START + 20)
+    monkeypatch.setattr(observability, "metrics", MetricBatch("LLMScores", "llm-scores", clock=clock))
+    return clock
+
+
+def metric_documents(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    documents = [line for line in lines if "_aws" in line]
+    for document in documents:
+        assert_valid_emf(document)
+    return documents
 
 
 def test_no_hook_is_registered_outside_the_lambda_runtime(load: CountingLoad) -> None:
@@ -118,3 +136,29 @@ def test_preload_survives_even_a_cache_that_raises(load: CountingLoad, monkeypat
 
     monkeypatch.setattr(service.cache, "read", explode)
     assert lifecycle.load_catalogue(service) == "UNAVAILABLE"
+
+
+@pytest.mark.parametrize("initialization_type", ["provisioned-concurrency", "snap-start"])
+def test_init_writes_the_metrics_it_recorded_before_it_ends(
+    load: CountingLoad, clock: FakeClock, log_lines: Callable[[], list[dict[str, Any]]], initialization_type: str
+) -> None:
+    lifecycle.install(service_over(load, clock), initialization_type)
+    (preload,) = metric_documents(log_lines())
+    assert preload["DynamoDBLatency"] == [1.0] and preload["_aws"]["Timestamp"] == clock.now * 1000
+    # Nothing is left to wait hours for the first request, or to be frozen into a SnapStart snapshot.
+    assert observability.metrics.take() == []
+
+
+def test_a_restore_drops_what_the_snapshot_held_and_writes_what_it_reloaded(
+    load: CountingLoad, clock: FakeClock, hooks: list[Callable[[], None]], log_lines: Callable[[], list[dict[str, Any]]]
+) -> None:
+    service = service_over(load, clock)
+    lifecycle.install(service, "snap-start", register_after_restore=hooks.append)
+    # Today nothing records after install; whatever did would still be in the snapshot, and not this container's.
+    observability.metrics.sample("DynamoDBLatency", 99.0)
+    clock.now += 15 * 86_400
+    hooks[0]()
+    from_init, from_restore = metric_documents(log_lines())
+    assert from_init["DynamoDBLatency"] == [1.0] and from_init["_aws"]["Timestamp"] == (MINUTE_START + 20) * 1000
+    assert from_restore["DynamoDBLatency"] == [1.0] and from_restore["_aws"]["Timestamp"] == clock.now * 1000
+    assert observability.metrics.take() == []

@@ -33,8 +33,9 @@ from .conftest import unit_settings
 
 LAMBDA_RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
 MAX_LIMIT = 1000
-# The longest texts a JSON number can take here: a subnormal-edge double in repr form, and the safe-integer edges.
-LONGEST_FLOAT = -2.2250738585072014e-308
+# The longest texts a JSON number can take here: a negative 17-digit double at DynamoDB's smallest
+# exponent (1E-130), in repr form, and the safe-integer edges.
+LONGEST_FLOAT = -2.2250738585072015e-130
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "data" / "llms.json"
 
 
@@ -117,6 +118,7 @@ def test_maximum_item_is_at_every_documented_limit():
         {**item, "provider": item["provider"] + "x"},
         {**item, "benchmarks": {**item["benchmarks"], "one-more": 1}},
         {**item, "context_window": MAX_SAFE_INTEGER + 1},
+        {**item, "score": LONGEST_FLOAT / 10},  # below DynamoDB's smallest magnitude, 1E-130
     ):
         with pytest.raises(InvalidItem):
             validate_item(too_large)

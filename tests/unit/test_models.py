@@ -1,6 +1,21 @@
-import pytest
+import math
+import re
+from pathlib import Path
 
-from chalicelib.models import InvalidItem, item_from_dynamodb, item_to_dynamodb, validate_item
+import pytest
+import yaml
+
+from chalicelib import models
+from chalicelib.models import (
+    MAX_SAFE_INTEGER,
+    InvalidItem,
+    item_from_dynamodb,
+    item_to_dynamodb,
+    normalise_timestamp,
+    validate_item,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = {
     "model_name": "gpt-4o",
@@ -110,11 +125,99 @@ def test_timestamp_that_cannot_be_normalised_is_an_invalid_item_not_a_crash(time
     [
         ("0999-06-01T00:00:00Z", "0999-06-01T00:00:00Z"),
         ("2025-01-01T09:00:00+09:00", "2025-01-01T00:00:00Z"),
-        ("2025-01-01T00:00:00.250+00:00", "2025-01-01T00:00:00.250000Z"),
+        ("2025-01-01T00:00:00.250+00:00", "2025-01-01T00:00:00Z"),
     ],
 )
-def test_timestamps_keep_four_digit_years_and_sub_second_precision(timestamp, normalised):
+def test_timestamps_keep_four_digit_years_in_utc(timestamp, normalised):
     assert validate_item({**GOOD, "updated_at": timestamp})["updated_at"] == normalised
+
+
+# openapi.yaml's Item.updated_at pattern: whole seconds, UTC.
+CONTRACT_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "served"),
+    [
+        # JavaScript's toISOString() writes milliseconds.
+        ("2025-01-31T12:00:00.123Z", "2025-01-31T12:00:00Z"),
+        # Truncated, never rounded up into the next second (or the next year).
+        ("2025-12-31T23:59:59.999999Z", "2025-12-31T23:59:59Z"),
+        ("2025-01-31T12:00:00.5+01:00", "2025-01-31T11:00:00Z"),
+        ("2025-01-31T12:00:00Z", "2025-01-31T12:00:00Z"),
+    ],
+)
+def test_updated_at_with_a_fraction_is_served_in_whole_seconds_of_the_contract(timestamp, served):
+    assert validate_item({**GOOD, "updated_at": timestamp})["updated_at"] == served
+    # Read back from the table, as another writer might have stored it, it is served the same way.
+    attributes = {**item_to_dynamodb(validate_item(GOOD)), "updated_at": {"S": timestamp}}
+    assert item_from_dynamodb(attributes)["updated_at"] == served
+    assert CONTRACT_TIMESTAMP.fullmatch(served)
+
+
+def test_openapi_updated_at_pattern_and_example_are_whole_seconds():
+    schema = yaml.safe_load((ROOT / "openapi.yaml").read_text())["components"]["schemas"]["Item"]
+    updated_at = schema["properties"]["updated_at"]
+    assert updated_at["pattern"] == "^" + CONTRACT_TIMESTAMP.pattern + "$"
+    example = updated_at["example"]
+    assert re.fullmatch(CONTRACT_TIMESTAMP, example)
+    assert normalise_timestamp(example) == example
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("score", 1e-200, "score"),
+        ("score", -1e-131, "score"),
+        ("score", 1e126, "score"),
+        ("score", -1e200, "score"),
+        ("score", 5e-324, "score"),  # the smallest subnormal double
+        ("benchmarks", {"mmlu": 1e200}, "benchmarks.mmlu"),
+        ("benchmarks", {"mmlu": math.nextafter(1e-130, 0)}, "benchmarks.mmlu"),
+    ],
+)
+def test_number_dynamodb_refuses_is_an_invalid_item_naming_the_field(field, value, named):
+    with pytest.raises(InvalidItem, match=rf"{re.escape(named)} must be 0 or of magnitude 1E-130 to 9.99E\+125"):
+        validate_item({**GOOD, field: value})
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.0, 1e-130, -1e-130, 9.99e125, -9.99e125, 88.7, MAX_SAFE_INTEGER])
+def test_numbers_within_dynamodb_range_are_accepted_and_stored_as_given(value):
+    item = validate_item({**GOOD, "score": value, "benchmarks": {"mmlu": value}})
+    assert models.fits_dynamodb(value)
+    assert item_from_dynamodb(item_to_dynamodb(item))["score"] == value
+
+
+def test_dynamodb_number_rule_counts_significant_digits_as_dynamodb_does():
+    # No float or safe integer reaches 38 digits; the rule still holds for the text it would be.
+    assert models.fits_dynamodb(10**37) and models.fits_dynamodb(10**38)  # one significant digit
+    assert models.fits_dynamodb(int("9" * 38)) and not models.fits_dynamodb(int("9" * 39))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("model_name", "gpt-4o\n", "model_name"),
+        ("release_date", "2024-05-13\n", "YYYY-MM-DD"),
+    ],
+)
+def test_text_with_a_trailing_newline_is_refused_by_its_pattern(field, value, message):
+    with pytest.raises(InvalidItem, match=message):
+        validate_item({**GOOD, field: value})
+
+
+@pytest.mark.parametrize("text", ["4096\n", " 4096", "4_096", "nan", "inf", "0x10", ""])
+def test_stored_number_text_that_is_not_a_dynamodb_number_is_an_invalid_item(text):
+    attributes = {**item_to_dynamodb(validate_item(GOOD)), "context_window": {"N": text}}
+    with pytest.raises(InvalidItem, match="context_window"):
+        item_from_dynamodb(attributes)
+
+
+@pytest.mark.parametrize("field", ["provider", "version", "benchmarks"])
+def test_text_with_a_lone_surrogate_is_an_invalid_item(field):
+    value = {"mmlu\ud800": 1} if field == "benchmarks" else "Open\ud800AI"
+    with pytest.raises(InvalidItem, match="lone surrogate"):
+        validate_item({**GOOD, field: value})
 
 
 def test_provider_is_trimmed_where_it_is_read():

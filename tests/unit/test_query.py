@@ -1,5 +1,9 @@
+import base64
+import json
+
 import pytest
 
+from chalicelib import query as query_module
 from chalicelib.query import (
     InvalidParameter,
     decode_token,
@@ -90,7 +94,74 @@ def test_routes_without_parameters_refuse_any():
         ("score", (False, 1, 7)),
     ],
 )
-def test_well_signed_token_with_a_wrong_typed_key_is_refused(sort, key):
+def test_token_with_a_valid_checksum_and_a_wrong_typed_key_is_refused(sort, key):
     view_key = f"|{sort}|asc"
     with pytest.raises(InvalidParameter, match="next_token"):
         decode_token(encode_token(view_key, key), view_key, sort)
+
+
+def test_limit_with_a_trailing_newline_is_refused():
+    with pytest.raises(InvalidParameter, match="limit") as raised:
+        parse_list_query({"limit": ["2\n"]})
+    assert raised.value.parameter == "limit"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("limit", "2\n"),
+        ("limit", "2 "),
+        ("sort", "score\n"),
+        ("order", "desc\n"),
+        ("provider", "openai\n"),
+        ("next_token", "{token}\n"),
+        ("next_token", "{token}="),
+        ("next_token", "{token} "),
+    ],
+)
+def test_every_list_parameter_with_a_trailing_character_is_refused(name, value):
+    token = encode_token("|model_name|asc", (False, "gpt-4o", "gpt-4o"))
+    assert parse_list_query({"next_token": [token]}).after == (False, "gpt-4o", "gpt-4o")
+    with pytest.raises(InvalidParameter) as raised:
+        parse_list_query({name: [value.format(token=token)]})
+    assert raised.value.parameter == name
+
+
+def test_health_deep_with_a_trailing_newline_is_refused():
+    with pytest.raises(InvalidParameter, match="deep"):
+        parse_health_query({"deep": ["true\n"]})
+
+
+@pytest.mark.parametrize("name", ["provider", "sort", "order", "limit", "next_token"])
+def test_a_lone_surrogate_in_any_list_parameter_is_refused_naming_it(name):
+    with pytest.raises(InvalidParameter, match="lone surrogate") as raised:
+        parse_list_query({name: ["a\ud800"]})
+    assert raised.value.parameter == name
+
+
+def test_a_lone_surrogate_in_a_parameter_name_is_refused_without_echoing_it():
+    with pytest.raises(InvalidParameter) as raised:
+        parse_list_query({"provider\udc00": ["openai"]})
+    # Compared as UTF-8 bytes: text with a lone surrogate cannot be sent, and encoding it raises.
+    assert raised.value.parameter.encode("utf-8") == b"provider\\udc00"
+    assert b"provider\\udc00" in raised.value.message.encode("utf-8")
+
+
+def test_token_payload_is_utf8_json_not_escapes():
+    token = encode_token("\U0001f600" * 64 + "|model_name|asc", (False, "m", "m"))
+    payload = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))[12:]
+    assert payload.decode("utf-8").startswith('["' + "\U0001f600" * 64)
+
+
+def test_token_issued_with_escaped_json_before_utf8_is_still_accepted():
+    view_key, key = "\u0130" * 3 + "|score|desc", (False, 88.5, "gpt-4o")
+    payload = json.dumps([view_key, list(key)], separators=(",", ":")).encode()  # the old, escaped form
+    assert b"\\u0130" in payload
+    token = base64.urlsafe_b64encode(query_module._checksum(payload) + payload).decode().rstrip("=")
+    assert decode_token(token, view_key, "score") == key
+
+
+def test_token_for_a_key_holding_a_surrogate_round_trips():
+    # The API never issues one (such text is refused), but encoding must not raise on any str.
+    key = (False, "x\ud800", "x\ud800")
+    assert decode_token(encode_token("|model_name|asc", key), "|model_name|asc", "model_name") == key

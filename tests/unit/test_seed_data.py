@@ -118,3 +118,26 @@ def test_missing_table_needs_create_table(dynamodb, tmp_path, capsys):
     assert "--create-table" in capsys.readouterr().err
     assert seed_data.main(["--table", "other", "--file", str(path), "--create-table"]) == 0
     assert dynamodb.describe_table(TableName="other")["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def rows_with_numbers_dynamodb_refuses():
+    """61 rows, as in the report: the 52nd has a score of 1e-200 and the 58th a benchmark of 1e200."""
+    content = rows(61)
+    content[51]["score"] = 1e-200
+    content[57]["benchmarks"] = {"mmlu": 1e200}
+    return content
+
+
+def test_dry_run_refuses_numbers_dynamodb_refuses(dynamodb, tmp_path, capsys):
+    assert run("--file", write_file(tmp_path, rows_with_numbers_dynamodb_refuses()), "--dry-run") == 2
+    error = capsys.readouterr().err
+    assert "row 52 (model_name 'model-0051'): score" in error
+    assert "row 58 (model_name 'model-0057'): benchmarks.mmlu" in error
+    assert "nothing written" in error
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["conditional", "force"])
+def test_real_run_with_numbers_dynamodb_refuses_writes_nothing(dynamodb, tmp_path, force):
+    arguments = ["--file", write_file(tmp_path, rows_with_numbers_dynamodb_refuses())] + (["--force"] if force else [])
+    assert run(*arguments) == 2
+    assert table_items(dynamodb) == {}

@@ -92,9 +92,9 @@ def _file(tmp_path, content):
         # 09:00+09:00 is midnight UTC: older than the row's 00:30Z, though later as text.
         ("2025-01-01T09:00:00+09:00", "2025-01-01T00:30:00Z", False),
         ("2025-01-01T10:00:00+09:00", "2025-01-01T00:30:00Z", True),
-        # A fraction sorts before "Z" in text, yet 00:00:00.5 is after 00:00:00.
-        ("2025-01-01T00:00:00.500Z", "2025-01-01T00:00:00Z", True),
-        ("2025-01-01T00:00:00Z", "2025-01-01T00:00:00.500Z", False),
+        # A fraction sorts before "Z" in text, yet 00:00:01.5 is after 00:00:01.
+        ("2025-01-01T00:00:01.500Z", "2025-01-01T00:00:00Z", True),
+        ("2025-01-01T00:00:00Z", "2025-01-01T00:00:01.500Z", False),
         # A value no one can date is kept rather than risk losing a newer edit.
         ("last tuesday", "2025-01-01T00:00:00Z", True),
     ],
@@ -143,3 +143,45 @@ def test_force_stops_after_bounded_unprocessed_retries_with_a_clear_error():
         with pytest.raises(seed_data.SeedError, match="3 item\\(s\\) unprocessed after 8 attempts"):
             seed_data.write_batch(client, TABLE, items, sleep=lambda _: None)
         stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("stored", "row", "kept", "stored_after"),
+    [
+        # The same second, whatever the fractions: one version as far as the catalogue can tell, so the
+        # row is written, as for equal timestamps, and the table then holds what the API serves.
+        ("2025-01-01T00:00:00.900Z", "2025-01-01T00:00:00.300Z", False, "2025-01-01T00:00:00Z"),
+        ("2025-01-01T00:00:00.300Z", "2025-01-01T00:00:00.900Z", False, "2025-01-01T00:00:00Z"),
+        ("2025-01-01T00:00:00.500Z", "2025-01-01T00:00:00Z", False, "2025-01-01T00:00:00Z"),
+        # Truncation never moves the row into the next second: .999 is still older than 00:00:01.
+        ("2025-01-01T00:00:01Z", "2025-01-01T00:00:00.999Z", True, "2025-01-01T00:00:01Z"),
+        ("2025-01-01T00:00:01.001Z", "2025-01-01T00:00:00.999Z", True, "2025-01-01T00:00:01.001Z"),
+    ],
+)
+def test_timestamps_in_the_same_second_compare_equal_as_they_are_stored(
+    dynamodb, tmp_path, stored, row, kept, stored_after
+):
+    item = item_to_dynamodb(validate_item({**rows(1)[0], "provider": "Stored"}))
+    item["updated_at"] = {"S": stored}
+    dynamodb.put_item(TableName=TABLE, Item=item)
+    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, rows(1, updated_at=row))))
+    assert report.kept_newer == int(kept)
+    after = raw_items(dynamodb)["model-0000"]
+    assert after["provider"]["S"] == ("Stored" if kept else "Acme")
+    assert after["updated_at"] == {"S": stored_after}
+
+
+def test_rerun_of_a_file_with_millisecond_timestamps_writes_whole_seconds_and_changes_nothing(dynamodb, tmp_path):
+    path = _file(tmp_path, rows(3, updated_at="2025-01-31T12:00:00.123Z"))
+    assert seed_data.main(["--table", TABLE, "--file", str(path)]) == 0
+    first = raw_items(dynamodb)
+    assert {item["updated_at"]["S"] for item in first.values()} == {"2025-01-31T12:00:00Z"}
+    assert seed_data.main(["--table", TABLE, "--file", str(path)]) == 0
+    assert raw_items(dynamodb) == first
+
+
+def test_a_row_with_a_lone_surrogate_is_an_invalid_row_and_nothing_is_written(dynamodb, tmp_path, capsys):
+    content = rows(3) + [{**rows(1)[0], "model_name": "model-0003", "provider": "Open\ud800AI"}]
+    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, content))]) == 2
+    assert "row 4" in capsys.readouterr().err
+    assert raw_items(dynamodb) == {}

@@ -5,12 +5,20 @@ import json
 from dataclasses import replace
 
 import boto3
+import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from chalice.test import Client
 
+import app as app_module
+from chalicelib import warmup
 from chalicelib.config import Settings
-from chalicelib.warmup import warm_api
+from chalicelib.repository import ScanResult
+from chalicelib.service import ScoresService
+from chalicelib.warmup import WARMUP_EVENT_KEY, warm_api
+from scripts.lambda_events import LambdaContext
+
+from .conftest import make_item, unit_settings
 
 
 def settings(**overrides):
@@ -70,8 +78,6 @@ def test_zero_concurrency_invokes_nothing():
 
 
 def test_scheduled_event_reaches_the_warmer(log_lines):
-    import app as app_module
-
     # The unit stage warms nothing (WARMUP_CONCURRENCY unset), so the warmer reports and invokes no one.
     with Client(app_module.app, stage_name="dev") as client:
         result = client.lambda_.invoke(
@@ -80,3 +86,68 @@ def test_scheduled_event_reaches_the_warmer(log_lines):
     assert result.payload == {"requested": 0, "succeeded": 0, "failed": 0, "distinct_containers": 0}
     (line,) = log_lines()
     assert line["message"] == "warm-up" and line["WarmupInvocations"] == 0
+
+
+@pytest.fixture
+def held(monkeypatch, use_service):
+    """Serves a one-item catalogue and records each hold a ping sleeps for, in seconds, instead of sleeping."""
+    load = lambda: ScanResult([make_item("gpt-4o")], 0, 1, 0.0)  # noqa: E731
+    use_service(ScoresService.from_settings(unit_settings(), load=load, jitter_ratio=0))
+    holds: list[float] = []
+    monkeypatch.setattr(warmup.time, "sleep", holds.append)
+    return holds
+
+
+def warnings(lines):
+    return [line for line in lines if line.get("level") == "WARNING"]
+
+
+@pytest.mark.parametrize("hold", ["1e400", "-1e400", "NaN", "Infinity", '"75"', "[75]", '{"ms": 75}', "null", "true"])
+def test_warm_up_ping_with_an_unreadable_hold_is_still_a_ping_holding_0_ms_with_a_warning(held, log_lines, hold):
+    # The payload as Lambda's Python runtime decodes it: json.loads reads 1e400 as inf and accepts NaN.
+    event = json.loads(f'{{"{WARMUP_EVENT_KEY}": {{"hold_milliseconds": {hold}}}}}')
+    answer = app_module.app(event, LambdaContext())
+    assert answer["items"] == 1 and answer["container_id"]
+    assert held == [0]
+    (warning,) = warnings(log_lines())
+    assert "hold_milliseconds" in warning["message"]
+
+
+@pytest.mark.parametrize("options", [[1], "ping", 7, None])
+def test_warm_up_ping_whose_options_are_not_an_object_holds_0_ms_with_a_warning(held, log_lines, options):
+    answer = app_module.app({WARMUP_EVENT_KEY: options}, LambdaContext())
+    assert answer["items"] == 1 and held == [0]
+    assert len(warnings(log_lines())) == 1
+
+
+@pytest.mark.parametrize(
+    ("hold", "seconds"), [(75, 0.075), (12.9, 0.012), (-5, 0), (10**9, 5.0), (1e300, 5.0), (None, None)]
+)
+def test_warm_up_ping_holds_what_it_asks_for_within_0_to_5_seconds(held, log_lines, hold, seconds):
+    options = {} if hold is None else {"hold_milliseconds": hold}
+    app_module.app({WARMUP_EVENT_KEY: options}, LambdaContext())
+    assert held == [seconds or 0]
+    assert warnings(log_lines()) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [[], ["llm_scores_warmup"], "llm_scores_warmup", 42, None, True, {"requestContext": "x"}, {"requestContext": []}],
+    ids=["empty-list", "list", "string", "number", "null", "true", "context-string", "context-list"],
+)
+def test_event_that_is_not_an_http_request_is_answered_with_one_warning_not_raised(held, log_lines, event):
+    answer = app_module.app(event, LambdaContext())
+    assert answer == {
+        "headers": {},
+        "multiValueHeaders": {},
+        "statusCode": 500,
+        "body": '{"Code":"InternalServerError","Message":"Unknown request."}',
+    }
+    json.dumps(answer)
+    (warning,) = warnings(log_lines())
+    assert warning["event_type"] == type(event).__name__
+    assert held == []
+
+
+def test_unknown_dict_event_gets_the_same_answer_as_any_other_non_http_event(held, log_lines):
+    assert app_module.app({"source": "aws.s3"}, LambdaContext()) == app_module.app([], LambdaContext())

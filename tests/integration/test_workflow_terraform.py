@@ -1,0 +1,176 @@
+"""The deploy workflow's own Terraform steps, run with a real terraform on a stand-in configuration.
+
+deploy.yml's `run:` scripts are taken from the file and run with bash, as the runner would, in a
+workspace laid out like the runner's. The configuration is a stand-in: it requires the AWS provider
+(so there is a provider to install) but manages only a `terraform_data` resource, and its state is a
+local backend instead of S3, so no AWS account is involved. What this proves about the real steps:
+
+- the steps before the role is assumed install the providers, and the init after it installs nothing:
+  it runs with every network route dead and no provider source but what is already installed;
+- the deploy job applies the plan file the plan job published, without planning again;
+- a plan made stale by a later change to the state is refused, and nothing plans again silently.
+
+It needs the terraform binary and a local mirror of the AWS provider (TERRAFORM_PROVIDER_MIRROR, by
+default /opt/tf-plugins) and is skipped without them. GitHub's runners have neither.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts.local_stack import PROJECT_ROOT, free_port
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = PROJECT_ROOT / ".github" / "workflows" / "deploy.yml"
+MIRROR = Path(os.environ.get("TERRAFORM_PROVIDER_MIRROR", "/opt/tf-plugins"))
+TERRAFORM = shutil.which("terraform")
+
+if TERRAFORM is None or not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+    pytest.skip("needs terraform and a local mirror of hashicorp/aws", allow_module_level=True)
+
+STAND_IN = """
+terraform {
+  required_providers {
+    aws = { source = "hashicorp/aws", version = ">= 5.40, < 6.0" }
+  }
+}
+variable "release" {
+  type    = string
+  default = "planned"
+}
+resource "terraform_data" "release" {
+  input = var.release
+}
+output "EndpointURL" {
+  value = "https://example.invalid/${terraform_data.release.output}"
+}
+"""
+
+
+def job_steps(job_id: str) -> dict[str, str]:
+    workflow: dict[Any, Any] = yaml.safe_load(DEPLOY.read_text())
+    return {step["name"]: step["run"] for step in workflow["jobs"][job_id]["steps"] if "run" in step}
+
+
+class Runner:
+    """One job's workspace, and the environment its steps see before and after the role is assumed."""
+
+    def __init__(self, workspace: Path, cli_config_dir: Path) -> None:
+        self.workspace = workspace
+        self.summary = workspace / "summary.md"
+        mirror_config = cli_config_dir / "mirror.tfrc"
+        mirror_config.write_text(f'provider_installation {{\n  filesystem_mirror {{ path = "{MIRROR}" }}\n}}\n')
+        registry_only = cli_config_dir / "registry-only.tfrc"
+        registry_only.write_text("provider_installation {\n  direct {}\n}\n")
+        base = {key: value for key, value in os.environ.items() if not key.startswith(("TF_", "AWS_"))}
+        base.update(
+            STAGE="dev",
+            GITHUB_WORKSPACE=str(workspace),
+            GITHUB_SHA="0" * 40,
+            GITHUB_STEP_SUMMARY=str(self.summary),
+            GITHUB_OUTPUT=str(workspace / "output.txt"),
+            TF_IN_AUTOMATION="true",
+            TF_INPUT="false",
+            # No version check against HashiCorp's servers: the only network these steps may use is their own.
+            CHECKPOINT_DISABLE="1",
+        )
+        # Before the role: providers come from the mirror (on GitHub, from the registry).
+        self.installing = {**base, "TF_CLI_CONFIG_FILE": str(mirror_config)}
+        # After the role: only the registry is configured, and every route to it is dead.
+        dead = f"http://127.0.0.1:{free_port()}"
+        self.credentialed = {
+            **base,
+            "TF_CLI_CONFIG_FILE": str(registry_only),
+            **{name: dead for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")},
+            "NO_PROXY": "",
+        }
+
+    def run(self, script: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=self.workspace,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def step(self, script: str, environment: dict[str, str]) -> str:
+        result = self.run(script, environment)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+
+def lay_out(workspace: Path, state: Path) -> Path:
+    """What download and verify leave, plus the backend the workflow writes (here local, not S3)."""
+    directory = workspace / "build" / "artifact" / "terraform-dev"
+    directory.mkdir(parents=True)
+    (directory / "main.tf").write_text(STAND_IN)
+    (directory / "backend.tf").write_text(f'terraform {{\n  backend "local" {{ path = "{state}" }}\n}}\n')
+    return directory
+
+
+@pytest.fixture
+def planned(tmp_path: Path) -> tuple[Path, Path]:
+    """The plan job's steps, run: returns its published plan bundle and the state file."""
+    state = tmp_path / "state" / "dev.tfstate"
+    state.parent.mkdir()
+    workspace = tmp_path / "plan-job"
+    lay_out(workspace, state)
+    runner = Runner(workspace, tmp_path)
+    steps = job_steps("plan-dev")
+    runner.step(steps["Install the Terraform providers (before any credentials)"], runner.installing)
+    runner.step(steps["terraform init"], runner.credentialed)
+    runner.step(steps["terraform plan"], runner.credentialed)
+    runner.step(steps["Show the plan in the job summary"], runner.credentialed)
+    summary = runner.summary.read_text()
+    assert "## terraform plan: dev" in summary and "terraform_data.release" in summary
+    return workspace / "build" / "plan", state
+
+
+def deploy_job(tmp_path: Path, plan_bundle: Path, state: Path) -> tuple[Runner, dict[str, str]]:
+    """A fresh runner for the deploy job, holding the artifact and the downloaded plan bundle."""
+    workspace = tmp_path / "deploy-job"
+    lay_out(workspace, state)
+    shutil.copytree(plan_bundle, workspace / "build" / "plan")
+    runner = Runner(workspace, tmp_path)
+    steps = job_steps("deploy-dev")
+    runner.step(
+        steps["Install the Terraform providers the plan was made with (before any credentials)"], runner.installing
+    )
+    runner.step(steps["terraform init"], runner.credentialed)
+    return runner, steps
+
+
+def test_the_deploy_job_applies_the_published_plan_with_nothing_installed_after_the_role(planned, tmp_path):
+    plan_bundle, state = planned
+    assert {path.name for path in plan_bundle.iterdir()} == {"plan.bin", "plan.txt", "terraform.lock.hcl"}
+    runner, steps = deploy_job(tmp_path, plan_bundle, state)
+    applied = runner.step(steps["Apply the plan"], runner.credentialed)
+    assert "Apply complete! Resources: 1 added" in applied
+    (release,) = [resource for resource in json.loads(state.read_text())["resources"] if resource["name"] == "release"]
+    assert release["instances"][0]["attributes"]["output"]["value"] == "planned"
+
+
+def test_a_plan_made_stale_by_a_later_state_change_is_refused_and_not_planned_again(planned, tmp_path):
+    plan_bundle, state = planned
+    runner, steps = deploy_job(tmp_path, plan_bundle, state)
+    # Someone else's apply lands between the plan and the approval.
+    directory = runner.workspace / "build" / "artifact" / "terraform-dev"
+    runner.step(f'terraform -chdir="{directory}" apply -auto-approve -var release=other', runner.credentialed)
+    serial_before = state.read_text()
+
+    refused = runner.run(steps["Apply the plan"], runner.credentialed)
+
+    assert refused.returncode != 0
+    assert "Saved plan is stale" in refused.stdout + refused.stderr
+    assert state.read_text() == serial_before, "nothing was applied"
