@@ -145,7 +145,7 @@ DEFAULT_ITEM_BYTES = 330
 # Powertools' line with per-request EMF was 612 B.
 MEASURED_LOG_BYTES = 245
 # An estimate, not measured: one API Gateway access log line in the stage's format (infra/terraform/
-# api_gateway.tf.json, 19 fields) with typical values is 550-625 B, depending mostly on the User-Agent.
+# api_gateway.tf, 19 fields) with typical values is 550-625 B, depending mostly on the User-Agent.
 ESTIMATED_ACCESS_LOG_BYTES = 600
 # An assumption, not a measurement: moto is far slower than DynamoDB. The bench measured 349 ms of CPU to parse
 # and build a 5,000-item snapshot on one core here; Lambda at 1024 MB gets ~0.58 of a vCPU (1,769 MB = 1 vCPU),
@@ -423,7 +423,7 @@ def levers(inputs: Inputs) -> list[tuple[str, Inputs]]:
 
 # --- Options: what each optional piece of infrastructure adds to (or saves from) the month's bill ----------------
 
-# Assumptions behind the options' prices, aligned with what the export builds (infra/terraform/*.tf.json, as of
+# Assumptions behind the options' prices, aligned with what the export builds (infra/terraform/*.tf, as of
 # 2026-11-25). Each is named in the options table.
 # WAF: the export's web ACL also brings a KMS key for its log group and a blocked-requests alarm (2 metrics). Its
 # logging filter keeps only blocked and counted requests; assume they are 1 % of traffic.
@@ -436,20 +436,20 @@ WAF_LOGGED_SHARE = 0.01
 # (7,200 s) lets a browser reuse it. Assume 5 % of requests are preflights, with ~500 B of headers each.
 CORS_PREFLIGHT_SHARE = 0.05
 CORS_PREFLIGHT_RESPONSE_BYTES = 500
-# Budgets: the bootstrap creates one monthly cost budget per account (infra/bootstrap/cost_controls.tf.json).
+# Budgets: the bootstrap creates one monthly cost budget per account (infra/bootstrap/cost_controls.tf).
 ASSUMED_BUDGETS = 1
-# Business hours: the export's schedule (provisioned_concurrency_business_hours* in variables.tf.json), 5 units
+# Business hours: the export's schedule (provisioned_concurrency_business_hours* in variables.tf), 5 units
 # from 07:30 to 19:00 on weekdays: 11.5 h x 22 weekdays.
 BUSINESS_HOURS_PER_MONTH = 11.5 * 22
 BUSINESS_HOURS_CONCURRENCY = 5
-# Logs Insights: the saved queries (queries.tf.json) run 30 times a month, each over one day of the API
+# Logs Insights: the saved queries (queries.tf) run 30 times a month, each over one day of the API
 # function's log group, so together they scan about one month of it.
 LOGS_INSIGHTS_MONTHS_SCANNED = 1.0
 # A second region: the same export as prod (its provisioned concurrency, warm-up, WAF and alarms) kept warm as a
 # standby behind failover routing; the catalogue is rewritten once a day (every item a write, replicated).
 STANDBY_PROVISIONED_CONCURRENCY = 2
 STANDBY_CONTAINERS = 5
-# Prod's alarms, counted in metrics (observability, scaling and slo .tf.json), and its composite SLO alarms.
+# Prod's alarms, counted in metrics (observability, scaling and slo .tf), and its composite SLO alarms.
 STACK_ALARM_METRICS = 21
 STACK_COMPOSITE_ALARMS = 4
 STACK_DASHBOARDS = 1

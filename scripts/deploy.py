@@ -51,7 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 LIVE_ALIAS = "live"
-# `terraform output -json` names (infra/terraform/outputs.tf.json and codedeploy.tf.json).
+# `terraform output -json` names (infra/terraform/outputs.tf and codedeploy.tf).
 OUTPUT_FUNCTION = "api_function_name"
 OUTPUT_TARGET_VERSION = "api_function_published_version"
 OUTPUT_ALIAS = "live_alias_name"
@@ -122,7 +122,7 @@ class Clients:
 def default_names(stage: str) -> dict[str, str]:
     """The names the export gives a stage's resources, derived as Chalice and the Terraform do.
 
-    Used when no `terraform output` is at hand; tests/test_terraform_codedeploy.py holds the export to them.
+    Used when no `terraform output` is at hand; tests/terraform/test_codedeploy.py holds the export to them.
     """
     config = json.loads(CHALICE_CONFIG.read_text())
     if stage not in config["stages"]:

@@ -96,3 +96,10 @@ def test_every_status_a_route_can_answer_is_documented_for_its_get(spec):
     for path, route in contract.ROUTES.items():
         documented = {int(status) for status in spec["paths"][path]["get"]["responses"] if status.isdigit()}
         assert {error.status for error in route.errors} <= documented, path
+
+
+def test_the_contract_calls_the_token_checksum_what_it_is_not_a_signature(spec):
+    # The checksum's key is in public source (chalicelib/query.py), so the token guards against accidents, not forgery.
+    description = spec["components"]["parameters"]["NextToken"]["description"]
+    assert not re.search(r"\bsigned\b", json.dumps(spec), re.IGNORECASE)
+    assert "public" in description and "forgery" in description

@@ -1,6 +1,7 @@
 """Prod's capacity settings, the export and the capacity model agree with one another.
 
-The throttle comes from what the Terraform export writes as variable defaults, reserved concurrency
+The throttle comes from the values the Terraform export gives its variables (the stage file it copies in as
+terraform.tfvars.json, else the variable's default in infra/terraform/variables.tf), reserved concurrency
 from .chalice/config.json (what `chalice package` puts on the function); the model's rules are
 docs/capacity.md's. The document's tables are the model's output. `make load` is checked without
 generating any load: its refusals run for real, its locust command is read with `make -n`.
@@ -19,7 +20,8 @@ import pytest
 
 from scripts import capacity_model as model
 from scripts.cost_model import SECONDS_PER_MONTH, Inputs, generated_block, waf_cost, waf_logging_cost
-from scripts.export_terraform import stage_variables
+from scripts.export_terraform import INFRA, stage_file
+from tests.terraform.support import parse_hcl
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE_CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -31,9 +33,11 @@ def prod() -> model.StageLimits:
 
 
 def _exported_default(name: str) -> object:
-    """The default the export gives a Terraform variable for prod (Chalice's output needs only the API function)."""
-    template = {"resource": {"aws_lambda_function": {"api_handler": {}}}}
-    return stage_variables(template, "prod")["variable"][name]["default"]
+    """The value Terraform plans prod with: the stage file (the export's terraform.tfvars.json), else the default."""
+    values = json.loads(stage_file("prod").read_text())
+    if name in values:
+        return values[name]
+    return parse_hcl((INFRA / "variables.tf").read_text())["variable"][name]["default"]
 
 
 # --- prod's settings: the export, Chalice's config and the model ------------------------------------------------

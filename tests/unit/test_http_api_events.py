@@ -1,6 +1,6 @@
 """The contract behind an HTTP API (payload format 1.0): the same answers as behind the REST API.
 
-`api_type = "HTTP"` (infra/terraform/http_api.tf.json) puts an HTTP API in front of the same `live`
+`api_type = "HTTP"` (infra/terraform/http_api.tf) puts an HTTP API in front of the same `live`
 alias. Its format 1.0 event keeps the REST proxy shape Chalice routes on, but differs in the details
 (lower-case header names, no stage in the path on `$default`, `version`, `routeKey`). Each request
 below is sent both ways, in-process as Lambda would, and must get the same status, headers and body.

@@ -1,7 +1,7 @@
 """SLOs and their burn-rate alerts, the ratio alarms, business-hours provisioned concurrency, saved queries.
 
-Asserted on the parsed stage export (infra/terraform/slo.tf.json, scaling.tf.json, queries.tf.json), as
-tests/test_terraform_export.py does: no Terraform binary and no AWS. Conditions that decide whether a resource
+Asserted on the parsed stage export (infra/terraform/slo.tf, scaling.tf, queries.tf), as
+tests/terraform/test_export.py does: no Terraform binary and no AWS. Conditions that decide whether a resource
 exists or an apply is refused (`count`, preconditions, validations) are evaluated by the small evaluator
 below for each option on and off; metric-math expressions are evaluated on sample numbers.
 """
@@ -10,169 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scripts import export_terraform
-from tests.test_terraform_export import CHECKOV_VENV, Export, strings
+from tests.terraform.support import Export, evaluate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra" / "terraform"
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
-NEW_FILES = ("slo.tf.json", "scaling.tf.json", "queries.tf.json")
+NEW_FILES = ("slo.tf", "scaling.tf", "queries.tf")
 SRE_WORKBOOK_BURN_RATES = {"page-fast": 14.4, "page-slow": 6, "ticket": 1}
 RESERVED = "aws_lambda_function.api_handler.reserved_concurrent_executions"
-
-
-# ---- a Terraform expression evaluator, for the conditions these files decide on -----------------------------------
-
-TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>\"(?:[^\"\\]|\\.)*\")"
-    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\*\]|\[\"[^\"]*\"\])*)|(?P<op>&&|\|\||==|!=|<=|>=|[!<>?:(),+\-*/%]))"
-)
-Node = Callable[[dict[str, Any]], Any]
-BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "||": lambda a, b: a or b,
-    "&&": lambda a, b: a and b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "%": lambda a, b: a % b,
-}
-LEVELS = (("||",), ("&&",), ("==", "!="), ("<", "<=", ">", ">="), ("+", "-"), ("*", "/", "%"))
-LITERALS = {"true": True, "false": False, "null": None}
-
-
-def _regex(pattern: str, text: str) -> str:
-    match = re.search(pattern, text)
-    if match is None:
-        raise ValueError(f"{pattern!r} does not match {text!r}")
-    return match.group(0)
-
-
-def _can(node: Node, environment: dict[str, Any]) -> bool:
-    try:
-        node(environment)
-    except (ValueError, TypeError, KeyError):
-        return False
-    return True
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {"floor": lambda value: value // 1, "regex": _regex}
-
-
-class Parser:
-    """Parses the subset of Terraform expressions used in counts, preconditions and validations into closures."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens: list[tuple[str | None, str]] = []
-        position = 0
-        while text[position:].strip():
-            match = TOKEN.match(text, position)
-            assert match and match.lastgroup, f"untokenisable at {position}: {text!r}"
-            self.tokens.append((match.lastgroup, match.group(match.lastgroup)))
-            position = match.end()
-        self.position = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.position][1] if self.position < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> tuple[str | None, str]:
-        kind, value = self.tokens[self.position]
-        assert expected is None or value == expected, f"expected {expected!r}, got {value!r}"
-        self.position += 1
-        return kind, value
-
-    def expression(self) -> Node:
-        condition = self.binary(0)
-        if self.peek() != "?":
-            return condition
-        self.take("?")
-        when_true = self.expression()
-        self.take(":")
-        when_false = self.expression()
-        return lambda env: when_true(env) if condition(env) else when_false(env)
-
-    def binary(self, level: int) -> Node:
-        if level == len(LEVELS):
-            return self.unary()
-        left = self.binary(level + 1)
-        while self.peek() in LEVELS[level]:
-            operator = BINARY[self.take()[1]]
-            right = self.binary(level + 1)
-            left = (lambda op, a, b: lambda env: op(a(env), b(env)))(operator, left, right)
-        return left
-
-    def unary(self) -> Node:
-        if self.peek() == "!":
-            self.take()
-            operand = self.unary()
-            return lambda env: not operand(env)
-        if self.peek() == "-":
-            self.take()
-            negated = self.unary()
-            return lambda env: -negated(env)
-        return self.primary()
-
-    def primary(self) -> Node:
-        kind, value = self.take()
-        if value == "(":
-            inner = self.expression()
-            self.take(")")
-            return inner
-        if kind == "number":
-            number = float(value)
-            return lambda env: number
-        if kind == "string":
-            text = json.loads(value)
-            return lambda env: text
-        if self.peek() == "(":
-            return self.call(value)
-        return lambda env: lookup(value, env)
-
-    def call(self, name: str) -> Node:
-        self.take("(")
-        arguments = [self.expression()]
-        while self.peek() == ",":
-            self.take(",")
-            arguments.append(self.expression())
-        self.take(")")
-        if name == "can":
-            return lambda env: _can(arguments[0], env)
-        # Looked up when evaluated: a branch a conditional does not take may call anything.
-        return lambda env: FUNCTIONS[name](*(argument(env) for argument in arguments))
-
-
-def lookup(name: str, environment: dict[str, Any]) -> Any:
-    if name in LITERALS:
-        return LITERALS[name]
-    kind, _, rest = name.partition(".")
-    if kind == "var":
-        return environment["var"][rest]
-    if kind == "local":
-        value = environment["local"][rest]
-        return evaluate(value, environment) if isinstance(value, str) and value.startswith("${") else value
-    return environment["attributes"][name]
-
-
-def evaluate(expression: str, environment: dict[str, Any]) -> Any:
-    """Evaluates a whole-string interpolation `${...}` (the form every count and condition here takes)."""
-    assert expression.startswith("${") and expression.endswith("}"), expression
-    parser = Parser(expression[2:-1])
-    node = parser.expression()
-    assert parser.peek() is None, f"trailing tokens in {expression!r}"
-    return node(environment)
 
 
 def environment(
@@ -182,7 +33,7 @@ def environment(
     **variables: Any,
 ) -> dict[str, Any]:
     """Variable defaults of the export (the stage's), overridden by `variables`; its locals, overridden too."""
-    values = {name: spec.get("default") for name, spec in exported.variables.items()}
+    values = {name: exported.default(name) for name in exported.variables}
     unknown = set(variables) - set(values)
     assert not unknown, f"not declared: {unknown}"
     values.update(variables)
@@ -262,39 +113,6 @@ def burn_rates(exported: Export) -> dict[str, float]:
     }
 
 
-def interpolations(text: str) -> Iterator[str]:
-    """The top-level `${...}` expressions of a Terraform template string (nested templates stay inside)."""
-    position = 0
-    while (start := text.find("${", position)) != -1:
-        end = _expression_end(text, start + 2)
-        yield text[start + 2 : end]
-        position = end + 1
-
-
-def _expression_end(text: str, position: int) -> int:
-    depth = 0
-    while True:
-        character = text[position]
-        if character == '"':
-            position = _string_end(text, position + 1)
-            continue
-        if character == "}" and depth == 0:
-            return position
-        depth += {"{": 1, "}": -1}.get(character, 0)
-        position += 1
-
-
-def _string_end(text: str, position: int) -> int:
-    while text[position] != '"':
-        if text[position] == "\\":
-            position += 2
-        elif text.startswith("${", position):
-            position = _expression_end(text, position + 2) + 1
-        else:
-            position += 1
-    return position + 1
-
-
 # ---- the evaluator itself ------------------------------------------------------------------------------------------
 
 
@@ -321,9 +139,12 @@ def test_burn_rate_thresholds_are_the_sre_workbooks_for_a_30_day_budget(prod: Ex
         "ticket": "ticket",
     }
     # Multiply first and divide by 100 last: one rounding, so Terraform prints 14.4, not 14.4000...01.
-    assert prod.locals["slo_burn_rates"] == (
+    # Compared without whitespace: python-hcl2 re-renders a `for` expression's spacing.
+    assert re.sub(r"\s", "", prod.locals["slo_burn_rates"]) == re.sub(
+        r"\s",
+        "",
         "${{ for name, alert in local.slo_burn_rate_alerts : name => alert.budget_consumed_percent"
-        " * local.slo_period_seconds / alert.long_window_seconds / 100 }}"
+        " * local.slo_period_seconds / alert.long_window_seconds / 100 }}",
     )
 
 
@@ -468,7 +289,7 @@ def test_slo_targets_are_per_stage_defaults_that_validation_keeps_between_0_and_
 def test_api_slos_name_api_metrics_only_through_the_api_metrics_contract(prod: Export) -> None:
     contract = prod.locals["api_metrics"]
     assert {"namespace", "requests", "errors_5xx", "latency", "dimensions"} <= set(contract)
-    text = (INFRA / "slo.tf.json").read_text()
+    text = (INFRA / "slo.tf").read_text()
     for hard_coded in ("5XXError", '5xx"', "ApiName", "ApiId", "AWS/ApiGateway", '"Count"', '"Latency"'):
         assert hard_coded not in text, hard_coded
     for alarm in (alarms(prod)["slo_availability_burn_rate"], alarms(prod)["slo_latency_burn_rate"]):
@@ -548,34 +369,6 @@ def test_dashboard_shows_both_slos_and_the_error_budget_left(prod: Export) -> No
     assert "local.slo_burn_rates[name]" in burn["properties"]["annotations"]["horizontal"]
     for widget in widgets:
         assert {"width", "height"} <= set(widget) and not {"x", "y"} & set(widget)
-
-
-def test_every_interpolation_in_the_new_files_parses_as_an_hcl_expression() -> None:
-    expressions = sorted(
-        {
-            expression
-            for name in NEW_FILES
-            for text in strings(json.loads((INFRA / name).read_text()))
-            for expression in interpolations(text)
-        }
-    )
-    assert len(expressions) > 40
-    python = CHECKOV_VENV / "bin" / "python"
-    assert python.exists(), "checkov tool venv missing: run `make checkov`"
-    script = (
-        "import hcl2, io, json, sys\n"
-        "bad = []\n"
-        "for e in json.load(sys.stdin):\n"
-        "    try:\n"
-        "        hcl2.load(io.StringIO('x = ' + e + '\\n'))\n"
-        "    except Exception as error:\n"
-        "        bad.append([e, str(error)[:200]])\n"
-        "print(json.dumps(bad))\n"
-    )
-    result = subprocess.run(
-        [str(python), "-c", script], input=json.dumps(expressions), capture_output=True, text=True, check=True
-    )
-    assert json.loads(result.stdout) == []
 
 
 def test_slo_and_ratio_alarm_names_and_descriptions_fit_cloudwatch(exports: dict[str, Export]) -> None:
@@ -707,7 +500,7 @@ SCHEDULE_ON = {
 def test_business_hours_schedule_is_refused_together_with_snap_start(prod: Export) -> None:
     target, _ = scaling(prod)
     assert failed_preconditions(target, environment(prod, **SCHEDULE_ON)) == []
-    refused = failed_preconditions(target, environment(prod, local_values={"snap_start_enabled": True}, **SCHEDULE_ON))
+    refused = failed_preconditions(target, environment(prod, **{**SCHEDULE_ON, "snap_start_enabled": True}))
     assert len(refused) == 1 and "SnapStart" in refused[0]
 
 
@@ -779,9 +572,9 @@ def test_saved_queries_cover_slow_requests_errors_cold_starts_and_refreshes_per_
 
 
 def test_outputs_link_the_logs_insights_console_and_name_the_saved_queries(prod: Export) -> None:
-    output = prod.files["queries.tf.json"]["output"]
+    output = prod.files["queries.tf"]["output"]
     url = output["logs_insights_url"]["value"]
-    assert url.startswith("https://${data.aws_region.chalice.name}.console.aws.amazon.com/cloudwatch/home?region=")
+    assert url.startswith("https://${data.aws_region.chalice.id}.console.aws.amazon.com/cloudwatch/home?region=")
     assert url.endswith("#logsV2:logs-insights")
     for key in prod.resources("aws_cloudwatch_query_definition"):
         assert f"aws_cloudwatch_query_definition.{key}" in output["saved_query_ids"]["value"]

@@ -1,6 +1,6 @@
 """The front doors of the export: REST or HTTP API (`api_type`), optional CloudFront (`cloudfront_enabled`).
 
-Asserted on parsed files, like tests/test_terraform_export.py: no Terraform binary, no AWS account.
+Asserted on parsed files, like tests/terraform/test_export.py: no Terraform binary, no AWS account.
 Alarms and dashboard widgets are resolved for each API type with a small evaluator of the few
 expression shapes infra/terraform/ uses for them (conditionals on var.api_type, local references,
 tomap), so a metric or dimension that one API type does not publish fails here, not silently in
@@ -18,7 +18,16 @@ import pytest
 
 from chalicelib import contract
 from scripts import export_terraform
-from tests.test_terraform_export import ROOT, Export, checkov_clean, stage_settings, strings
+from tests.terraform.support import (
+    ROOT,
+    Export,
+    checked_resources,
+    checkov_clean,
+    interpolations,
+    parse_hcl,
+    stage_settings,
+    strings,
+)
 
 API_TYPES = ("REST", "HTTP")
 # What each API type publishes in AWS/ApiGateway, and the dimensions an alarm on one API stage uses.
@@ -55,7 +64,12 @@ HTTP_ACCESS_LOG_VARIABLES = {
     "$context.dataProcessed",
 }
 REST_GATED = '${var.api_type == "REST" ? 1 : 0}'
-HTTP_GATED = '${var.api_type == "HTTP" ? 1 : 0}'
+# Chalice's REST resources, which the export gates with REST_GATED; infra/terraform/ gates its own where written.
+CHALICE_REST_RESOURCES = {
+    ("aws_api_gateway_rest_api", "rest_api"),
+    ("aws_api_gateway_deployment", "rest_api"),
+    ("aws_lambda_permission", "rest_api_invoke"),
+}
 
 
 # ---- a tiny evaluator -----------------------------------------------------------------------------------------
@@ -103,7 +117,7 @@ class Evaluator:
         if isinstance(value, list):
             return [self.value(item) for item in value]
         if isinstance(value, str) and "${" in value:
-            spans = export_terraform._interpolations(value)
+            spans = interpolations(value)
             if spans == [(0, len(value))]:
                 return self.expression(value[2:-1])
             pieces, last = [], 0
@@ -123,6 +137,8 @@ class Evaluator:
                 verdicts.append((self.api_type == match[2]) is (match[1] == "=="))
             elif term in ("true", "false"):
                 verdicts.append(term == "true")
+            elif re.fullmatch(r"local\.\w+", term) and str(self.export.locals.get(term[6:], "")).startswith("${"):
+                verdicts.append(self.condition(self.export.locals[term[6:]][2:-1]))
             else:
                 verdicts.append(None)
         if False in verdicts:
@@ -168,19 +184,19 @@ class Evaluator:
 
     def exists(self, body: dict[str, Any]) -> bool:
         """False when the resource's count is 0 (or for_each empty) for this api_type; True otherwise or if unknown."""
-        if "for_each" in body:
-            return self.value(body["for_each"]) not in ({}, [])
-        count = body.get("count")
-        if not isinstance(count, str):
-            return count != 0
-        question = split_top_level(count[2:-1], "?")
+        gate = body.get("for_each", body.get("count"))
+        if not isinstance(gate, str):
+            return gate != 0
+        if "for_each" in body and self.value(gate) in ({}, []):
+            return False
+        question = split_top_level(gate[2:-1], "?")
         if len(question) != 2:
             return True
         verdict = self.condition(question[0])
         if verdict is None:
             return True
-        branch = split_top_level(question[1], ":")[0 if verdict else 1].strip().strip("()")
-        return branch != "0"
+        branch = split_top_level(question[1], ":")[0 if verdict else 1].strip()
+        return branch.strip("()") != "0" and branch not in ("toset([])", "{}", "[]")
 
 
 def test_evaluator_resolves_the_expression_shapes_alarms_use() -> None:
@@ -218,7 +234,7 @@ def interpolated_references(export: Export) -> list[str]:
         text[start:end]
         for document in export.files.values()
         for text in strings(document)
-        for start, end in export_terraform._interpolations(text)
+        for start, end in interpolations(text)
     ]
 
 
@@ -300,7 +316,7 @@ def test_api_type_is_one_validated_variable_and_every_stage_sets_it(prod: Export
     assert variable["type"] == "string"
     (validation,) = variable["validation"]
     assert '"REST"' in validation["condition"] and '"HTTP"' in validation["condition"]
-    declared = json.loads((ROOT / "infra" / "terraform" / "variables.tf.json").read_text())["variable"]
+    declared = parse_hcl((ROOT / "infra" / "terraform" / "variables.tf").read_text())["variable"]
     assert declared["api_type"]["default"] == "REST"
     for stage in ("dev", "prod"):
         assert stage_settings(stage)["api_type"] in API_TYPES
@@ -332,14 +348,14 @@ def test_api_metrics_local_names_each_api_types_metrics(prod: Export) -> None:
 def test_rest_api_and_everything_attached_to_it_exist_only_when_api_type_is_rest(prod: Export) -> None:
     rest, http = Evaluator(prod, "REST"), Evaluator(prod, "HTTP")
     for kind, key, body in prod.all_resources():
-        if (kind, key) in export_terraform.REST_API_RESOURCES:
+        if (kind, key) in CHALICE_REST_RESOURCES:
             assert body["count"] == REST_GATED, f"{kind}.{key}"
         if kind.startswith("aws_api_gateway_"):
             assert not http.exists(body), f"{kind}.{key} would outlive the REST API under api_type HTTP"
         if kind.startswith("aws_apigatewayv2_") or (kind, key) == ("aws_lambda_permission", "http_api_invoke"):
             assert not rest.exists(body), f"{kind}.{key} would exist beside the REST API"
-    assert rest.exists(prod.resources("aws_apigatewayv2_route")["get_llms"]) is False
-    assert http.exists(prod.resources("aws_apigatewayv2_route")["get_llms"]) is True
+    assert rest.exists(prod.resources("aws_apigatewayv2_route")["contract"]) is False
+    assert http.exists(prod.resources("aws_apigatewayv2_route")["contract"]) is True
     # A regional web ACL can only be associated with the REST stage.
     associations = prod.resources("aws_wafv2_web_acl_association")
     for key, association in associations.items():
@@ -352,58 +368,10 @@ def test_rest_api_and_everything_attached_to_it_exist_only_when_api_type_is_rest
     assert not [text for text in interpolated_references(prod) if bare.search(text)]
 
 
-def test_gating_keeps_an_existing_count_and_reads_gated_resources_through_one() -> None:
-    documents = {
-        "chalice.tf.json": {
-            "resource": {
-                "aws_api_gateway_rest_api": {"rest_api": {"name": "x"}},
-                "aws_api_gateway_deployment": {"rest_api": {"rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}"}},
-                "aws_lambda_permission": {
-                    "rest_api_invoke": {"source_arn": "${aws_api_gateway_rest_api.rest_api.arn}/*"}
-                },
-            },
-            "output": {"RestAPIId": {"value": "${aws_api_gateway_rest_api.rest_api.id}"}},
-        },
-        "edge.tf.json": {
-            "resource": {
-                "aws_api_gateway_stage": {"api": {"rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}"}},
-                "aws_api_gateway_usage_plan": {
-                    "plan": {
-                        "count": "${var.keys ? 1 : 0}",
-                        "api_stages": {"stage": "${aws_api_gateway_stage.api.stage_name}"},
-                    }
-                },
-                "aws_api_gateway_domain_name": {"api": {"domain_name": "api.example.com"}},
-                "aws_cloudwatch_metric_alarm": {
-                    "x": {"dimensions": {"ApiName": "${aws_api_gateway_rest_api.rest_api.name}"}}
-                },
-            }
-        },
-    }
-    gated = export_terraform.gate_rest_api(documents)
-    edge = documents["edge.tf.json"]["resource"]
-    assert ("aws_api_gateway_usage_plan", "plan") in gated
-    assert ("aws_api_gateway_domain_name", "api") not in gated, "it references no REST resource: HTTP may use it too"
-    plan = edge["aws_api_gateway_usage_plan"]["plan"]
-    assert plan["count"] == '${var.api_type == "REST" ? (var.keys ? 1 : 0) : 0}'
-    assert plan["api_stages"]["stage"] == "${aws_api_gateway_stage.api[0].stage_name}"
-    assert "count" not in edge["aws_api_gateway_domain_name"]["api"]
-    alarm = edge["aws_cloudwatch_metric_alarm"]["x"]
-    assert "count" not in alarm
-    assert alarm["dimensions"]["ApiName"] == "${one(aws_api_gateway_rest_api.rest_api[*].name)}"
-    assert (
-        documents["chalice.tf.json"]["output"]["RestAPIId"]["value"]
-        == "${one(aws_api_gateway_rest_api.rest_api[*].id)}"
-    )
-    edge["aws_api_gateway_base_path_mapping"] = {
-        "m": {"for_each": "${toset([])}", "api_id": "${aws_api_gateway_rest_api.rest_api[0].id}"}
-    }
-    with pytest.raises(export_terraform.ExportError, match="for_each"):
-        export_terraform.gate_rest_api(documents)
-
-
 def test_endpoint_url_is_the_active_apis(prod: Export) -> None:
     assert prod.chalice["output"]["EndpointURL"]["value"] == "${local.api_endpoint_url}"
+    # Chalice's REST API is gated: its id is read through one(...[*]), null under api_type HTTP.
+    assert prod.chalice["output"]["RestAPIId"]["value"] == "${one(aws_api_gateway_rest_api.rest_api[*].id)}"
     url = prod.locals["api_endpoint_url"]
     assert url.startswith('${var.api_type == "HTTP" ?')
     assert 'trimsuffix(one(aws_apigatewayv2_stage.http[*].invoke_url), "/")' in url
@@ -414,27 +382,26 @@ def test_endpoint_url_is_the_active_apis(prod: Export) -> None:
 
 
 def test_http_api_declares_every_contract_route_and_method_on_its_own(prod: Export) -> None:
-    routes = prod.resources("aws_apigatewayv2_route")
-    assert sorted(route["route_key"] for route in routes.values()) == sorted(
-        f"{method} {path}" for path in contract.ROUTES for method in contract.ROUTE_METHODS
-    )
-    for key, route in routes.items():
-        assert "$default" not in route["route_key"] and "{proxy+}" not in route["route_key"], key
-        assert route["count"] == HTTP_GATED
-        assert route["target"] == "integrations/${aws_apigatewayv2_integration.live[0].id}"
-        assert route["api_id"] == "${aws_apigatewayv2_api.http[0].id}"
-        assert route["authorization_type"] == "NONE"
-        assert route["depends_on"] == ["aws_lambda_permission.http_api_invoke"]
-    assert "aws_apigatewayv2_route" in prod.files[export_terraform.CONTRACT_FILE]["resource"]
+    (route,) = prod.resources("aws_apigatewayv2_route").values()
+    assert route["for_each"] == '${var.api_type == "HTTP" ? toset(local.contract_route_keys) : toset([])}'
+    assert route["route_key"] == "${each.value}"
+    route_keys = prod.files[export_terraform.CONTRACT_FILE]["locals"]["contract_route_keys"]
+    assert route_keys == sorted(f"{method} {path}" for path in contract.ROUTES for method in contract.ROUTE_METHODS)
+    for route_key in route_keys:
+        assert "$default" not in route_key and "{proxy+}" not in route_key, route_key
+    assert route["target"] == "integrations/${aws_apigatewayv2_integration.live[0].id}"
+    assert route["api_id"] == "${aws_apigatewayv2_api.http[0].id}"
+    assert route["authorization_type"] == "NONE"
+    assert route["depends_on"] == ["aws_lambda_permission.http_api_invoke"]
 
 
 def test_export_refuses_a_route_the_contract_does_not_declare() -> None:
     paths = {path: {method.lower(): {} for method in contract.ROUTE_METHODS} for path in contract.ROUTES}
-    assert export_terraform.contract_front_door({"paths": paths})["resource"]["aws_apigatewayv2_route"]
+    assert export_terraform.contract_locals({"paths": paths})["contract_route_keys"]
     with pytest.raises(export_terraform.ExportError, match="disagree"):
-        export_terraform.contract_front_door({"paths": {**paths, "/admin": {"get": {}}}})
+        export_terraform.contract_locals({"paths": {**paths, "/admin": {"get": {}}}})
     with pytest.raises(export_terraform.ExportError, match="disagree"):
-        export_terraform.contract_front_door({"paths": {path: {"get": {}} for path in contract.ROUTES}})
+        export_terraform.contract_locals({"paths": {path: {"get": {}} for path in contract.ROUTES}})
 
 
 def test_http_api_integration_is_payload_1_0_to_the_live_alias_like_rest(prod: Export) -> None:
@@ -561,9 +528,9 @@ def test_cloudfront_logs_land_in_a_private_encrypted_bucket_that_expires_them(pr
     block = prod.resources("aws_s3_bucket_public_access_block")["cloudfront_logs"]
     assert all(block[name] is True for name in ("block_public_acls", "block_public_policy", "ignore_public_acls"))
     assert block["restrict_public_buckets"] is True
-    encryption = prod.resources("aws_s3_bucket_server_side_encryption_configuration")["cloudfront_logs"]["rule"]
+    (encryption,) = prod.resources("aws_s3_bucket_server_side_encryption_configuration")["cloudfront_logs"]["rule"]
     assert encryption["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
-    lifecycle = prod.resources("aws_s3_bucket_lifecycle_configuration")["cloudfront_logs"]["rule"]
+    (lifecycle,) = prod.resources("aws_s3_bucket_lifecycle_configuration")["cloudfront_logs"]["rule"]
     assert lifecycle["expiration"] == {"days": "${var.log_retention_days}"}
     assert prod.resources("aws_kms_key")["cloudfront_logs"]["enable_key_rotation"] is True
     bucket = prod.resources("aws_s3_bucket")["cloudfront_logs"]["bucket"]
@@ -573,23 +540,25 @@ def test_cloudfront_logs_land_in_a_private_encrypted_bucket_that_expires_them(pr
 # ---- checkov on the other front door -------------------------------------------------------------------------
 
 
-def with_defaults(export: Export, **defaults: Any) -> Path:
-    """Sets the exported variables' defaults in place, as a tfvars file would, and returns the directory."""
-    document = export.files["variables.tf.json"]
-    for name, value in defaults.items():
-        document["variable"][name]["default"] = value
-    (export.directory / "variables.tf.json").write_text(json.dumps(document, indent=2) + "\n")
+def with_values(export: Export, **values: Any) -> Path:
+    """Changes the export's terraform.tfvars.json in place, as an operator's -var would, and returns the directory."""
+    tfvars = export.directory / export_terraform.TFVARS_FILE
+    tfvars.write_text(json.dumps({**export.values, **values}, indent=2) + "\n")
     return export.directory
 
 
 def test_checkov_passes_an_http_api_export_with_cloudfront_on(tmp_path_factory: pytest.TempPathFactory) -> None:
     out = tmp_path_factory.mktemp("front-door-http-cloudfront")
     export_terraform.export("prod", out)
-    directory = with_defaults(Export("prod", out), api_type="HTTP", cloudfront_enabled=True)
-    by_type = checkov_clean(directory)
-    # checkov names a resource `<type>.<key>[0]` in graph checks (count evaluated) and `resource.<key>` in the others.
+    directory = with_values(Export("prod", out), api_type="HTTP", cloudfront_enabled=True)
+    # checkov names a resource `<key>[0]` where it evaluated the count, `<key>` where it did not.
     checked = {
-        re.sub(r"\[\d+\]$", "", check["resource"]) for check in by_type["terraform_json"]["results"]["passed_checks"]
+        name: {re.sub(r"\[\d+\]$", "", key) for key in keys}
+        for name, keys in checked_resources(checkov_clean(directory)).items()
     }
-    for resource in ("resource.http", "aws_cloudfront_distribution.api", "aws_s3_bucket.cloudfront_logs"):
-        assert resource in checked, f"{resource} was never checked"
+    for file_name, resource in (
+        ("http_api.tf", "http"),
+        ("cloudfront.tf", "api"),
+        ("cloudfront.tf", "cloudfront_logs"),
+    ):
+        assert resource in checked.get(file_name, set()), f"{file_name}: {resource} was never checked"

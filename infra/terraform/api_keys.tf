@@ -1,0 +1,51 @@
+# API keys with a usage plan per client (var.api_clients): a daily quota and a steady rate and burst on the
+# REST stage. With var.api_keys_required the REST API serves the body whose GET and HEAD operations require an
+# api_key (local.api_body below; OPTIONS stays open for CORS preflights). An HTTP API has no usage plans:
+# terraform_data.edge_options (waf.tf) refuses the combinations that cannot work.
+
+locals {
+  # Both bodies come from Chalice's routes (chalice.tf.json); the export adds the keyed one.
+  api_body    = var.api_keys_required ? local.chalice_api_swagger_with_api_keys : local.chalice_api_swagger
+  api_clients = var.api_keys_required && var.api_type == "REST" ? var.api_clients : {}
+  usage_plan_stage = {
+    api_id = one(aws_api_gateway_rest_api.rest_api[*].id)
+    stage  = one(aws_api_gateway_stage.api[*].stage_name)
+  }
+}
+
+resource "aws_api_gateway_api_key" "client" {
+  for_each    = local.api_clients
+  name        = "${local.name_prefix}-${each.key}"
+  description = "${local.name_prefix}: API key of client ${each.key}"
+  enabled     = true
+}
+
+resource "aws_api_gateway_usage_plan" "client" {
+  for_each    = local.api_clients
+  name        = "${local.name_prefix}-${each.key}"
+  description = "${local.name_prefix}: quota and throttle of client ${each.key}"
+  api_stages {
+    api_id = local.usage_plan_stage.api_id
+    stage  = local.usage_plan_stage.stage
+  }
+  quota_settings {
+    limit  = each.value.quota_per_day
+    period = "DAY"
+  }
+  throttle_settings {
+    rate_limit  = each.value.rate_limit
+    burst_limit = each.value.burst_limit
+  }
+}
+
+resource "aws_api_gateway_usage_plan_key" "client" {
+  for_each      = local.api_clients
+  key_id        = aws_api_gateway_api_key.client[each.key].id
+  key_type      = "API_KEY"
+  usage_plan_id = aws_api_gateway_usage_plan.client[each.key].id
+}
+
+output "api_key_ids" {
+  description = "API key id by client; the key itself: aws apigateway get-api-key --include-value --api-key <id>."
+  value       = { for name, key in aws_api_gateway_api_key.client : name => key.id }
+}

@@ -1,0 +1,26 @@
+output "api_function_name" {
+  value = aws_lambda_function.api_handler.function_name
+}
+
+output "live_alias_arn" {
+  description = "The alias API Gateway invokes; null when enable_live_alias is false."
+  value       = one(aws_lambda_alias.live[*].arn)
+}
+
+output "live_alias_version" {
+  description = "The published version the alias points at (what a rollback changes)."
+  value       = one(aws_lambda_alias.live[*].function_version)
+}
+
+output "dynamodb_table_name" {
+  value = aws_dynamodb_table.scores.name
+}
+
+output "alarm_topic_arn" {
+  description = "Subscribe the on-call pager here."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  value = aws_cloudwatch_dashboard.service.dashboard_name
+}
