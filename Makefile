@@ -70,23 +70,40 @@ workflows: install workflow-lint ## check .github/workflows: GitHub's schema, zi
 # Standard library only, so a deploy runner needs no venv: any python3 runs it.
 smoke: ## read-only black-box check of a stage in under 10 s: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api" >&2; exit 2; }
-	$(PYTHON) scripts/smoke.py "$(URL)"
+	$(PYTHON) scripts/operations/smoke.py "$(URL)"
 
 STAGE ?= prod
 
 terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
 	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
-.PHONY: deploy artifact
+.PHONY: deploy artifact acceptance fire-drill
+# Every alarm of STAGE with actions to ALARM for HOLD seconds, then back (docs/game-days.md#fire-drill-does-each-page-and-ticket-reach-a-person).
+fire-drill: install ## set each of STAGE's alarms to ALARM for a moment and back, so the team sees each page and ticket (HOLD=10, ONLY=api-down)
+	$(BIN)/python scripts/operations/fire_drill.py --stage $(STAGE) $(if $(HOLD),--hold-seconds "$(HOLD)") $(if $(ONLY),--only "$(ONLY)")
+
 deploy: install ## after terraform apply: CodeDeploy shifts STAGE's live alias to the new version, rolls back on alarm (TARGET_VERSION=N, FORCE=1, CLEAR_WEIGHTS=1)
-	$(BIN)/python scripts/deploy.py --stage $(STAGE) --export-dir build/terraform-$(STAGE) $(if $(TARGET_VERSION),--target-version "$(TARGET_VERSION)") $(if $(FORCE),--force) $(if $(CLEAR_WEIGHTS),--clear-weights)
+	$(BIN)/python scripts/operations/deploy.py --stage $(STAGE) --export-dir build/terraform-$(STAGE) $(if $(TARGET_VERSION),--target-version "$(TARGET_VERSION)") $(if $(FORCE),--force) $(if $(CLEAR_WEIGHTS),--clear-weights)
+
+# Read-only unless a drill is asked for; writes build/acceptance-STAGE/report.{md,json} (docs/acceptance.md).
+acceptance: install ## what only AWS can answer, against deployed STAGE (URL=…; ALARM_DRILL=1, ROLLBACK_DRILL=1 DRILL_VERSION=N); STAGE=local: make run's stack
+	$(BIN)/python -m scripts.acceptance --stage $(STAGE) $(if $(URL),--api-url "$(URL)") $(if $(ALARM_DRILL),--alarm-drill) $(if $(ROLLBACK_DRILL),--rollback-drill) $(if $(DRILL_VERSION),--rollback-drill-version "$(DRILL_VERSION)") $(if $(OUT),--out "$(OUT)")
 
 # What the deploy workflow builds once, without AWS credentials, and promotes from dev to prod (docs/delivery.md).
 artifact: install ## the deploy artifact in build/artifact: every stage's Terraform and Lambda zip, and a manifest of sha256s
 	$(BIN)/python scripts/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)")
 
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
-	$(BIN)/python scripts/run_local.py
+	$(BIN)/python scripts/harness/run_local.py
+
+# Reviewed data changes (docs/operations.md): the plan is a file, and apply writes exactly what it lists.
+.PHONY: data-plan data-apply
+DATA_PLAN = build/data-plan-$(STAGE).json
+data-plan: install ## show what data/stages/STAGE.json (or FILE=…) would change in STAGE's table; writes build/data-plan-STAGE.{json,md} only (PRUNE=1, ALLOW_MASS_DELETE=1)
+	$(BIN)/python scripts/operations/data_plan.py plan --stage $(STAGE) --out $(DATA_PLAN) $(if $(FILE),--file "$(FILE)") $(if $(PRUNE),--prune) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete)
+
+data-apply: install ## apply build/data-plan-STAGE.json (or PLAN=…) exactly; refused if the table changed since the plan
+	$(BIN)/python scripts/operations/data_plan.py apply --stage $(STAGE) --plan $(if $(PLAN),"$(PLAN)",$(DATA_PLAN))
 
 lint: install ## ruff: lint rules, import order, complexity and formatting
 	$(BIN)/ruff check .
@@ -96,7 +113,7 @@ typecheck: install ## mypy: strict on chalicelib/, checked on app.py, scripts/ a
 	$(BIN)/mypy
 
 unit: install ## the in-process tests only (tests/unit), on two workers
-	$(BIN)/python -m pytest -m unit -n 2 -q
+	$(BIN)/python -m pytest tests/unit -m unit -n 2 -q
 
 integration: install checkov workflow-lint ## the tests that start real processes on loopback or package the app
 	$(BIN)/python -m pytest -m integration
@@ -134,7 +151,7 @@ bench: install ## benchmark against the PoC baseline on a local moto server (~5 
 
 # Mirrors the prod stage: 1024 MB arm64, REST API, X-Ray on.
 cost: install ## monthly AWS bill at 1M, 100M and 2.6B requests, the biggest lever at each, and every option's price
-	$(BIN)/python scripts/cost_model.py --scenarios --xray
+	$(BIN)/python scripts/planning/cost_model.py --scenarios --xray
 
 # Every request to a deployed stage is billed and counts against its throttle: load prod only in an agreed
 # window (docs/load-testing.md). Users arrive over a minute and each makes 1 request/s, as docs/capacity.md

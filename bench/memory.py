@@ -13,7 +13,8 @@ from typing import Any
 
 from bench.container import peak_rss_megabytes
 from bench.items import PROVIDERS, generate_items
-from chalicelib.models import item_from_dynamodb, item_to_dynamodb
+from chalicelib.dynamodb_wire import item_from_wire
+from chalicelib.models import item_to_dynamodb
 from chalicelib.snapshot import ORDERS, SORT_FIELDS, Snapshot
 
 MEGABYTE = 1024 * 1024
@@ -35,7 +36,7 @@ def _container_peak_rss(count: int) -> float:
 
     So the process peak is the app plus its catalogue (less the one Scan page a real refresh also holds).
     """
-    snapshot = Snapshot((item_from_dynamodb(item_to_dynamodb(item)) for item in generate_items(count)), 0, 0.0)
+    snapshot = Snapshot((item_from_wire(item_to_dynamodb(item)) for item in generate_items(count)), 0, 0.0)
     _build_views(snapshot, _every_provider())
     peak = peak_rss_megabytes()
     del snapshot
@@ -59,7 +60,7 @@ def measure_memory(options: dict[str, Any]) -> dict[str, Any]:
     attributes = [item_to_dynamodb(item) for item in generate_items(count)]
 
     def build() -> Snapshot:
-        return Snapshot([item_from_dynamodb(entry) for entry in attributes], 0, 0.0)
+        return Snapshot([item_from_wire(entry) for entry in attributes], 0, 0.0)
 
     build_ms = _timed_build(build)
     tracemalloc.start()

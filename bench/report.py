@@ -1,8 +1,8 @@
 """The benchmark's report: Markdown tables that paste into docs/performance.md as printed.
 
-Two comparisons, each read as a ratio from the same run: the current tree against
-`--against REF` (issue 13: log bytes, warm latency in µs, cold init, MISS share),
-and against the PoC baseline (issue 5).
+Three comparisons, each read as a ratio from the same run: cold start and refresh against
+`--against REF` and the floor; log bytes, warm latency in µs, cold init and MISS share
+against `--against REF`; and everything against the PoC baseline.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.stats import format_ratio, median
-from bench.summary import AGAINST, BASELINE, CURRENT, SCENARIO_LABELS, SCENARIOS, BenchResults
+from bench.summary import AGAINST, BASELINE, CURRENT, FLOOR, SCENARIO_LABELS, SCENARIOS, BenchResults
 from bench.targets import Check
 
 
@@ -30,7 +30,7 @@ Row = Figure | str  # a str is a section heading spanning the row
 
 
 def side_labels(against_ref: str | None) -> dict[str, str]:
-    return {CURRENT: "current", AGAINST: f"AGAINST `{against_ref}`", BASELINE: "baseline (PoC)"}
+    return {CURRENT: "current", AGAINST: f"AGAINST `{against_ref}`", BASELINE: "baseline (PoC)", FLOOR: "floor"}
 
 
 def show(value: float, unit: str, digits: int) -> str:
@@ -76,7 +76,7 @@ def _worst_route(results: BenchResults, key: str) -> dict[str, float]:
 
 
 def headline_rows(results: BenchResults) -> list[Row]:
-    """Issue 13's figures, for the current tree and AGAINST."""
+    """Log bytes, import, cold start, warm latency and MISS share, for the current tree and AGAINST."""
     sides = results.app_sides
     rows: list[Row] = [
         Figure(
@@ -93,13 +93,21 @@ def headline_rows(results: BenchResults) -> list[Row]:
         ),
         Figure("a warm cache hit's own line, largest", _worst_route(results, "hit_log_bytes_max"), " B", 0),
         Figure(
-            "import (init), median of every fresh process", {side: results.imports[side] for side in sides}, " ms", 1
+            "import (init not included), median of every fresh process",
+            {side: results.imports[side] for side in sides},
+            " ms",
+            1,
         ),
     ]
     for size in results.summaries:
         rows.append(f"{size:,} items")
         rows.append(
-            Figure("cold init: import + first request (table read)", _per_side(results, size, "cold_init_ms"), " ms", 1)
+            Figure(
+                "cold: import + init + first request, median per run",
+                _per_side(results, size, "cold_init_ms"),
+                " ms",
+                1,
+            )
         )
         for percentile in ("p50", "p99"):
             for scenario in SCENARIOS:
@@ -139,11 +147,11 @@ def _size_rows(results: BenchResults, size: int) -> list[Row]:
 
 
 def baseline_rows(results: BenchResults) -> list[Row]:
-    """Issue 5's figures: the current tree against the PoC baseline."""
+    """The current tree against the PoC baseline: import, first request, warm latency, reads, bytes, memory."""
     count = len(results.import_samples[CURRENT])
     rows: list[Row] = [
         Figure(
-            f"import/init, median of {count} fresh processes each",
+            f"import (init not included), median of {count} fresh processes each",
             {side: results.imports[side] for side in (CURRENT, BASELINE)},
             " ms",
             1,
@@ -152,6 +160,60 @@ def baseline_rows(results: BenchResults) -> list[Row]:
     for size in results.summaries:
         rows.extend(_size_rows(results, size))
     return rows
+
+
+def cold_rows(results: BenchResults) -> list[Row]:
+    """Cold start split three ways, and each refresh's time and memory, per size."""
+    sides = [side for side in (CURRENT, AGAINST, FLOOR, BASELINE) if side in results.sides]
+    rows: list[Row] = [
+        Figure("import, median of every fresh process", {side: results.imports[side] for side in sides}, " ms", 1),
+        Figure(
+            "init (DynamoDB client creation)", {side: results.inits.get(side, math.nan) for side in sides}, " ms", 1
+        ),
+    ]
+    for size in results.summaries:
+        rows.append(f"{size:,} items")
+        rows.append(Figure("first request (table read)", _per_side(results, size, "first_request_ms"), " ms", 1))
+        rows.append(
+            Figure("cold: import + init + first request", {s: results.cold_ms(s, size) for s in sides}, " ms", 1)
+        )
+        summary = results.summaries[size]
+        for label, key, unit, digits in (
+            ("refresh, wall", "refresh_ms", " ms", 1),
+            ("refresh, CPU", "refresh_cpu_ms", " ms", 1),
+            ("snapshot retained (tracemalloc)", "snapshot_mb", " MB", 2),
+            ("snapshot per item", "snapshot_bytes_per_item", " B", 0),
+            ("refresh peak (tracemalloc)", "refresh_peak_mb", " MB", 2),
+        ):
+            rows.append(
+                Figure(label, {side: summary[side][key] for side in results.app_sides if side in summary}, unit, digits)
+            )
+    largest, smallest = max(results.summaries), min(results.summaries)
+    rows.append(
+        Figure(
+            f"what {largest:,} items add to a cold start (cold at {largest:,} − at {smallest:,})",
+            {side: results.large_catalogue_extra_ms(side) for side in sides},
+            " ms",
+            1,
+        )
+    )
+    return rows
+
+
+def render_ratio_table(rows: Sequence[Row], sides: Sequence[str], labels: dict[str, str]) -> list[str]:
+    """A Markdown table with a column per side and the first side's ratio to each other app side and the floor."""
+    compared = [side for side in sides[1:] if side in (AGAINST, FLOOR)]
+    header = ["figure", *(labels[side] for side in sides), *(f"current/{labels[side]}" for side in compared)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for row in rows:
+        if isinstance(row, str):
+            lines.append(f"| **{row}** |" + " |" * (len(header) - 1))
+            continue
+        values = {side: row.values.get(side, math.nan) for side in sides}
+        cells = [show(values[side], row.unit, row.digits) for side in sides]
+        cells += [format_ratio(values[sides[0]], values[side]) for side in compared]
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def miss_share_lines(results: BenchResults, labels: dict[str, str]) -> list[str]:
@@ -207,7 +269,8 @@ def _heading(results: BenchResults) -> list[str]:
         f"## Benchmark: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, load average {loads}",
         "",
         "In-process `app.app(event, context)` of each tree and `baseline_poc.handler(event, context)` (PoC), each",
-        "cold run a fresh process, sides interleaved; DynamoDB = moto server on loopback. Medians across runs.",
+        "cold run a fresh process, sides interleaved; DynamoDB: the stand-in on loopback (bench/dynamodb_stand_in.py)",
+        "pages encoded once and served from memory. Medians across runs. Init = time in botocore's create_client.",
         "The baseline follows LastEvaluatedKey to be fair; the real PoC stopped at the first 1 MB page.",
     ]
 
@@ -215,13 +278,15 @@ def _heading(results: BenchResults) -> list[str]:
 def render(results: BenchResults, checks: Sequence[Check]) -> str:
     """The whole report, Markdown."""
     labels = side_labels(results.against_ref)
-    title = f"current against `{results.against_ref}`" if results.against_ref else "current (no AGAINST given)"
+    against = f"current against `{results.against_ref}`" if results.against_ref else "current (no AGAINST given)"
+    cold_sides = [side for side in (CURRENT, AGAINST, FLOOR, BASELINE) if side in results.sides]
     sections = [
         _heading(results),
-        [f"### Issue 13: {title}", ""] + render_table(headline_rows(results), results.app_sides, labels),
+        ["### Cold start and refresh", ""] + render_ratio_table(cold_rows(results), cold_sides, labels),
+        [f"### Log bytes and warm latency: {against}", ""]
+        + render_table(headline_rows(results), results.app_sides, labels),
         miss_share_lines(results, labels),
-        ["### Issue 5: current against the PoC baseline", ""]
-        + render_table(baseline_rows(results), (CURRENT, BASELINE), labels),
+        ["### Against the PoC baseline", ""] + render_table(baseline_rows(results), (CURRENT, BASELINE), labels),
         init_lines(results),
     ]
     if results.memory:

@@ -1,11 +1,13 @@
-"""The benchmark: this tree's app against the PoC baseline and, optionally, another commit, on a local moto DynamoDB.
+"""The benchmark: this tree's app against the floor, the PoC baseline and, optionally, another commit.
 
     python -m bench.run [--against REF] [--quick] [--cold-runs 5] [--large-cold-runs 3] [--warm-requests 2000]
 
 Each run is a fresh process (`bench.worker`), so import and init are real. The sides
-(this tree, the PoC and, with `--against`, the app of REF checked out in a temporary
-git worktree) take turns in every round, so all of them see the same machine noise and
-each figure is read as a ratio from the same run. The targets are checked at the end:
+(this tree, the floor of `bench/floor.py`, the PoC and, with `--against`, the app of REF
+checked out in a temporary git worktree) take turns in every round, so all of them see the same machine noise and
+each figure is read as a ratio from the same run. DynamoDB is `bench.dynamodb_stand_in`:
+pages encoded once and served from memory, paged as moto pages them, so a 10,000-item
+read measures the client, not moto. The targets are checked at the end:
 PASS/FAIL per target, exit status 1 if any fails.
 """
 
@@ -31,13 +33,26 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from bench import report, targets  # noqa: E402
 from bench.container import names_digest  # noqa: E402
+from bench.dynamodb_stand_in import DynamoDBStandIn  # noqa: E402
 from bench.items import generate_items  # noqa: E402
-from bench.summary import AGAINST, APP_SIDES, BASELINE, CURRENT, BenchResults, SizeRuns, import_figures  # noqa: E402
+from bench.stats import median  # noqa: E402
+from bench.summary import (  # noqa: E402
+    AGAINST,
+    APP_SIDES,
+    BASELINE,
+    CURRENT,
+    FLOOR,
+    BenchResults,
+    SizeRuns,
+    import_figures,
+    init_figures,
+)
 from chalicelib.warmup import WARMUP_INTERVAL_MINUTES  # noqa: E402
-from scripts import local_stack  # noqa: E402
+from scripts.harness import local_stack  # noqa: E402
 
 RESULTS_FILE = PROJECT_ROOT / "build" / "bench" / "latest.json"
-# Sizes above this take seconds per moto scan: fewer cold runs, and the baseline's warm samples from one run.
+# Sizes above this take a second or more per PoC request: fewer cold runs, and the baseline's warm samples
+# from one run.
 LARGE_TABLE = 1000
 MISS_SHARE_OPTIONS = {"duration_seconds": 3600, "users_per_minute": 60}
 
@@ -45,7 +60,9 @@ MISS_SHARE_OPTIONS = {"duration_seconds": 3600, "users_per_minute": 60}
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--against", metavar="REF", help="also benchmark the app of this git ref, interleaved")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 5000], help="table sizes (default: 50 5000)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[50, 5000, 10000], help="table sizes (default: 50 5000 10000)"
+    )
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per side at the small size")
     parser.add_argument(
         "--large-cold-runs", type=int, default=3, help=f"fresh processes per side over {LARGE_TABLE:,} items"
@@ -64,7 +81,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the raw results (JSON)")
     arguments = parser.parse_args(argv)
     if arguments.quick:
-        arguments.sizes, arguments.cold_runs, arguments.large_cold_runs = [50, 500], 2, 2
+        arguments.sizes, arguments.cold_runs, arguments.large_cold_runs = [50, 500, 2000], 2, 2
         arguments.warm_requests, arguments.baseline_warm_seconds = 200, 0.5
         arguments.memory_sizes, arguments.import_runs, arguments.stage_runs = [500], 2, 1
     return arguments
@@ -179,13 +196,13 @@ def import_profile(tree: Path, environment: dict[str, str], module: str = "app")
 
 
 class Benchmark:
-    """One `make bench`: the phases, in order, against one moto server."""
+    """One `make bench`: the phases, in order, against one DynamoDB stand-in."""
 
-    def __init__(self, arguments: argparse.Namespace, workers: Workers, moto: local_stack.Moto) -> None:
+    def __init__(self, arguments: argparse.Namespace, workers: Workers, dynamodb: DynamoDBStandIn) -> None:
         self.arguments = arguments
         self.workers = workers
-        self.moto = moto
-        self.sides = [CURRENT, AGAINST, BASELINE] if AGAINST in workers.trees else [CURRENT, BASELINE]
+        self.dynamodb = dynamodb
+        self.sides = [CURRENT, AGAINST, BASELINE, FLOOR] if AGAINST in workers.trees else [CURRENT, BASELINE, FLOOR]
         self.app_sides = [side for side in self.sides if side in APP_SIDES]
         self.tables: dict[int, tuple[str, list[str]]] = {}
 
@@ -193,7 +210,7 @@ class Benchmark:
         for size in self.arguments.sizes:
             table, items = f"llm_scores-bench-{size}", generate_items(size)
             started = time.perf_counter()
-            self.moto.create_table(table, items)
+            self.dynamodb.create_table(table, items)
             print(f"  seeded {size} items into {table} in {time.perf_counter() - started:.1f} s", flush=True)
             self.tables[size] = (table, [item["model_name"] for item in items])
 
@@ -201,7 +218,7 @@ class Benchmark:
         """Compiles every tree's .pyc files once, so no measured run pays for bytecode compilation."""
         environment = {**self.workers.environment, "TABLE_NAME": self.tables[self.arguments.sizes[0]][0]}
         for side in self.app_sides:
-            modules = "app, bench.baseline_poc, bench.worker" if side == CURRENT else "app"
+            modules = "app, bench.baseline_poc, bench.floor, bench.worker" if side == CURRENT else "app"
             subprocess.run(
                 [sys.executable, "-c", f"import {modules}"], cwd=self.workers.trees[side], env=environment, check=True
             )
@@ -212,13 +229,13 @@ class Benchmark:
         found[BASELINE] = import_profile(PROJECT_ROOT, environment, "bench.baseline_poc")
         return found
 
-    def import_rounds(self) -> dict[str, list[float]]:
-        """Init does not depend on table size, and on a shared machine it is the noisiest figure:
-        extra import-only processes, interleaved, make its median worth comparing."""
-        samples: dict[str, list[float]] = {side: [] for side in self.sides}
+    def import_rounds(self) -> dict[str, list[dict[str, float]]]:
+        """Import and init do not depend on table size, and on a shared machine they are the noisiest
+        figures: extra import-only processes, interleaved, make their medians worth comparing."""
+        samples: dict[str, list[dict[str, float]]] = {side: [] for side in self.sides}
         for round_index in range(self.arguments.import_runs):
             for side in rotation(self.sides, round_index):
-                samples[side].append(self.workers.run(side, {"import_only": True}, timeout=120)["import_ms"])
+                samples[side].append(self.workers.run(side, {"import_only": True}, timeout=120))
         print(f"  {self.arguments.import_runs} import-only rounds done", flush=True)
         return samples
 
@@ -238,8 +255,12 @@ class Benchmark:
         }
         if side in APP_SIDES:
             options.update(warm_requests=self.arguments.warm_requests, warm_budget_seconds=300.0)
+            # Two refreshes per side and size: enough for a median that one disturbed run can't move alone.
+            options["measure_refresh"] = round_index < 2
             if side == CURRENT and round_index == 0:
                 options["walk_limit"] = 1000
+        elif side == FLOOR:
+            options.update(warm_requests=self.arguments.warm_requests, warm_budget_seconds=30.0)
         elif round_index == 0 or not large:
             # At thousands of items each baseline request is a multi-second moto scan: warm samples come
             # from the first run only, and the table reports how many there are.
@@ -259,6 +280,7 @@ class Benchmark:
                 results.runs[side].append(result)
                 print(
                     f"  {size:>6,} items run {round_index + 1}/{rounds} {side:<8} import {result['import_ms']:6.1f} ms"
+                    f"  init {result['init_ms']:5.1f} ms"
                     f"  first request {result['first_request_ms']:8.1f} ms  ({time.perf_counter() - began:.1f} s)",
                     flush=True,
                 )
@@ -293,7 +315,20 @@ class Benchmark:
         stages = self.stage_runs()
         sizes = {size: self.cold_runs(size) for size in self.arguments.sizes}
         memory = self.memory()
-        imports, import_samples = import_figures(import_only, sizes)
+        imports, import_samples = import_figures(
+            {side: [run["import_ms"] + run["init_ms"] for run in runs] for side, runs in import_only.items()}, sizes
+        )
+        inits = init_figures(import_only, sizes)
+        # import_figures counted import + init for the import-only rounds; the report shows them apart.
+        imports.update(
+            {
+                side: median(
+                    [run["import_ms"] for run in runs]
+                    + [run["import_ms"] for size in sizes.values() for run in size.runs.get(side, [])]
+                )
+                for side, runs in import_only.items()
+            }
+        )
         return BenchResults(
             machine_facts,
             self.arguments.against,
@@ -304,15 +339,15 @@ class Benchmark:
             stages=stages,
             memory=memory,
             miss_share=miss_share,
+            inits=inits,
         )
 
 
 def _environment(endpoint: str) -> dict[str, str]:
     environment = local_stack.local_environment(endpoint)
-    # moto reads a 1 MB Scan page in seconds, not DynamoDB's few hundred ms: the production 1 s timeout
-    # would turn the 5,000-item cold read into retries and 503s.
+    # On a shared 2-core machine a worker parsing 10,000 items with the old client can take longer than
+    # production's 1 s read timeout and refresh deadline allow: a timed-out read would measure nothing.
     environment["DYNAMODB_READ_TIMEOUT_SECONDS"] = "30"
-    # Likewise the whole read: at moto's pace it takes longer than the production refresh deadline.
     environment["CACHE_REFRESH_DEADLINE_SECONDS"] = "120"
     return environment
 
@@ -330,6 +365,7 @@ def write_results(path: Path, results: BenchResults, checks: list[targets.Check]
         "against": results.against_ref,
         "elapsed_seconds": results.elapsed_seconds,
         "imports_ms": results.imports,
+        "inits_ms": results.inits,
         "import_samples_ms": results.import_samples,
         "import_profiles_ms": results.profiles,
         "import_stages_ms": results.stages,
@@ -353,13 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with against_tree(arguments.against) as other, tempfile.TemporaryDirectory(prefix="llm-scores-bench-logs-") as logs:
         trees = {CURRENT: PROJECT_ROOT, **({AGAINST: other} if other else {})}
-        moto = local_stack.Moto.start()
+        dynamodb = DynamoDBStandIn.start()
         try:
-            print(f"moto server at {moto.endpoint}; seeding", flush=True)
-            workers = Workers(_environment(moto.endpoint), Path(logs), trees)
-            results = Benchmark(arguments, workers, moto).run(facts)
+            print(f"DynamoDB stand-in at {dynamodb.endpoint}; seeding", flush=True)
+            workers = Workers(_environment(dynamodb.endpoint), Path(logs), trees)
+            results = Benchmark(arguments, workers, dynamodb).run(facts)
         finally:
-            moto.stop()
+            dynamodb.stop()
     facts["load_average_at_end"] = os.getloadavg()
     results.elapsed_seconds = time.perf_counter() - started
     checks = targets.evaluate(results)

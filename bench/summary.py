@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.stats import median, percentile
 
-CURRENT, AGAINST, BASELINE = "current", "against", "baseline"
+CURRENT, AGAINST, BASELINE, FLOOR = "current", "against", "baseline", "floor"
 APP_SIDES = (CURRENT, AGAINST)
 SCENARIOS = ("list", "filtered", "item")
 SCENARIO_LABELS = {
@@ -52,6 +52,8 @@ class BenchResults:
     stages: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     memory: dict[int, dict[str, Any]] = field(default_factory=dict)
     miss_share: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Median init (DynamoDB client creation during import) per side, over every fresh process.
+    inits: dict[str, float] = field(default_factory=dict)
     elapsed_seconds: float = 0.0
     summaries: dict[int, dict[str, dict[str, Any]]] = field(init=False)
 
@@ -60,7 +62,22 @@ class BenchResults:
 
     @property
     def sides(self) -> tuple[str, ...]:
-        return (CURRENT, AGAINST, BASELINE) if self.against_ref else (CURRENT, BASELINE)
+        sides = (CURRENT, AGAINST, BASELINE) if self.against_ref else (CURRENT, BASELINE)
+        return (
+            (*sides, FLOOR) if any(FLOOR in size.runs and size.runs[FLOOR] for size in self.sizes.values()) else sides
+        )
+
+    def cold_ms(self, side: str, size: int) -> float:
+        """What a user behind a cold start waits for: import and init (medians over every fresh process of
+        the side: they do not depend on the table) plus the first request at `size` (a table read)."""
+        summary = self.summaries.get(size, {}).get(side)
+        if summary is None or side not in self.imports:
+            return math.nan
+        return float(self.imports[side] + self.inits.get(side, 0.0) + summary["first_request_ms"])
+
+    def large_catalogue_extra_ms(self, side: str) -> float:
+        """Cold at the largest size minus cold at the smallest: what a big catalogue adds to a cold start."""
+        return self.cold_ms(side, max(self.summaries)) - self.cold_ms(side, min(self.summaries))
 
     @property
     def app_sides(self) -> tuple[str, ...]:
@@ -96,12 +113,21 @@ def _side_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     warm_runs = [run for run in runs if "warm" in run]
     requests, calls, log = (_warm_totals(warm_runs, key) for key in ("requests", "dynamodb_calls", "log_bytes"))
     first_calls = [run["first_request_dynamodb_calls"] for run in warm_runs]
+    refreshes = [run["refresh"] for run in runs if "refresh" in run]
     entry: dict[str, Any] = {
         "runs": len(runs),
         "import_ms": median([run["import_ms"] for run in runs]),
+        "init_ms": median([run.get("init_ms", 0.0) for run in runs]),
         "first_request_ms": median([run["first_request_ms"] for run in runs]),
-        # What a user behind a cold start waits for: the init, then a request that reads the table.
-        "cold_init_ms": median([run["import_ms"] + run["first_request_ms"] for run in runs]),
+        # What a user behind a cold start waits for: import, init, then a request that reads the table.
+        "cold_init_ms": median([run["import_ms"] + run.get("init_ms", 0.0) + run["first_request_ms"] for run in runs]),
+        "refresh_ms": median([refresh["refresh_ms"] for refresh in refreshes]),
+        "refresh_cpu_ms": median([refresh["refresh_cpu_ms"] for refresh in refreshes]),
+        "snapshot_mb": median([refresh["snapshot_bytes"] / 2**20 for refresh in refreshes]),
+        "refresh_peak_mb": median([refresh["refresh_peak_bytes"] / 2**20 for refresh in refreshes]),
+        "snapshot_bytes_per_item": median(
+            [refresh["snapshot_bytes"] / max(1, refresh["items"]) for refresh in refreshes]
+        ),
         "peak_rss_mb": median([run["peak_rss_mb"] for run in runs]),
         "warm_requests_per_run": requests,
         "warm_dynamodb_calls_per_run": calls,
@@ -129,6 +155,17 @@ def summarise(size: SizeRuns) -> dict[str, dict[str, Any]]:
     return {side: _side_summary(runs) for side, runs in size.runs.items() if runs}
 
 
+def init_figures(import_only: dict[str, list[dict[str, float]]], sizes: dict[int, SizeRuns]) -> dict[str, float]:
+    """Median init (client creation) per side over every fresh process."""
+    return {
+        side: median(
+            [run.get("init_ms", 0.0) for run in runs]
+            + [run.get("init_ms", 0.0) for size in sizes.values() for run in size.runs.get(side, [])]
+        )
+        for side, runs in import_only.items()
+    }
+
+
 def import_figures(
     import_only: dict[str, list[float]], sizes: dict[int, SizeRuns]
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
@@ -143,7 +180,7 @@ def import_figures(
     }
     imports = {side: median(values) for side, values in samples.items()}
     current = import_only.get(CURRENT, [])
-    for other in (BASELINE, AGAINST):
+    for other in (BASELINE, AGAINST, FLOOR):
         pairs = zip(current, import_only.get(other, []), strict=False)
         imports[f"paired_ratio_{other}"] = (
             median([ours / theirs for ours, theirs in pairs]) if other in import_only else math.nan

@@ -4,6 +4,7 @@
 
     app              the app of DIR (default: this tree): cold start, first request, warm requests
     baseline         the PoC re-created in bench/baseline_poc.py, the same way
+    floor            the least a Chalice app can do (bench/floor.py), the same way
     app-stages       the app's import, split where its cost lies; baseline-stages likewise
     memory           the snapshot's footprint, no DynamoDB
     miss-share       a pinged and an unpinged container of DIR's app over a simulated hour
@@ -11,6 +12,11 @@
 The handler is imported before anything else the worker needs, with DIR first on
 `sys.path`, so the import time measured is what a Lambda init would pay for it,
 and this tree's worker can measure another commit's app (`make bench AGAINST=`).
+That time is split in two: init, the time spent inside botocore's `Session.create_client`
+(building DynamoDB clients: loading the service model and endpoint rules) while the
+handler was imported, and import, everything else. An import hook patches botocore's
+session as it loads, so the split works for every tree and for boto3, and the handler's
+imports still run in their own order.
 With `--log-file`, stdout and stderr (what Lambda sends to CloudWatch) go to that
 file, whose growth is the log bytes; the result is one JSON object on the original
 stdout, which the parent (`bench.run`) reads.
@@ -76,7 +82,56 @@ def _import_handler(target: str) -> "Handler | None":
         from bench import baseline_poc
 
         return baseline_poc.handler
+    if target == "floor":
+        from bench import floor
+
+        return floor.app
     return None
+
+
+CLIENT_CREATION_SECONDS = [0.0]
+
+
+class _TimeClientCreation:
+    """Charges the time spent in `Session.create_client` to init, whichever tree or SDK layer calls it.
+
+    An import hook, not an import: it patches `botocore.session` as whoever imports it first finishes
+    loading it, so the handler's own imports run in their own order.
+    """
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        if name != "botocore.session":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)  # type: ignore[arg-type]
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            load = spec.loader.exec_module
+
+            def exec_module(module: object) -> None:
+                load(module)  # type: ignore[arg-type]
+                _patch_create_client(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _patch_create_client(module: object) -> None:
+    create_client = module.Session.create_client  # type: ignore[attr-defined]
+
+    def timed(*args, **kwargs):  # type: ignore[no-untyped-def,unused-ignore]
+        started = time.perf_counter()
+        try:
+            return create_client(*args, **kwargs)
+        finally:
+            CLIENT_CREATION_SECONDS[0] += time.perf_counter() - started
+
+    module.Session.create_client = timed  # type: ignore[attr-defined]
+
+
+def _time_client_creation() -> None:
+    sys.meta_path.insert(0, _TimeClientCreation())  # type: ignore[arg-type]
 
 
 def _import_stages(stages: tuple[tuple[str, str], ...]) -> dict[str, float]:
@@ -93,9 +148,13 @@ TARGET = ARGUMENTS["target"]
 RESULT_DESCRIPTOR = _redirect_logs(ARGUMENTS["--log-file"])
 sys.path.insert(0, os.path.abspath(ARGUMENTS["--project-dir"]))
 _import_started = time.perf_counter()
+if TARGET not in STAGES:
+    _time_client_creation()
 STAGE_MILLISECONDS = _import_stages(STAGES[TARGET]) if TARGET in STAGES else {}
 HANDLER = _import_handler(TARGET)
-IMPORT_MILLISECONDS = (time.perf_counter() - _import_started) * 1000
+_loaded = time.perf_counter()
+INIT_MILLISECONDS = CLIENT_CREATION_SECONDS[0] * 1000
+IMPORT_MILLISECONDS = (_loaded - _import_started) * 1000 - INIT_MILLISECONDS
 # Everything below is the harness, and comes from this tree whichever tree the app came from. The app's
 # own packages are already imported, so putting this tree first again cannot change which app runs.
 sys.path.insert(0, CURRENT_ROOT)
@@ -113,7 +172,10 @@ def _run_app(options: dict[str, object]) -> dict[str, object]:
 
     counter = DynamoDBCounter()
     app_tree.count_dynamodb_calls(counter)
-    return run_container(Container(_loaded_handler(), counter, LogMeter(), cached=True), options)
+    result = run_container(Container(_loaded_handler(), counter, LogMeter(), cached=True), options)
+    if options.get("measure_refresh"):
+        result["refresh"] = app_tree.measure_refresh()
+    return result
 
 
 def _run_baseline(options: dict[str, object]) -> dict[str, object]:
@@ -121,6 +183,16 @@ def _run_baseline(options: dict[str, object]) -> dict[str, object]:
 
     counter = DynamoDBCounter()
     count_baseline_calls(counter)
+    return run_container(Container(_loaded_handler(), counter, LogMeter(), cached=False), options)
+
+
+def _run_floor(options: dict[str, object]) -> dict[str, object]:
+    from bench import floor
+    from bench.app_tree import DYNAMODB_CALLS
+    from bench.container import Container, DynamoDBCounter, LogMeter, run_container
+
+    counter = DynamoDBCounter()
+    floor.client.meta.events.register(DYNAMODB_CALLS, counter)
     return run_container(Container(_loaded_handler(), counter, LogMeter(), cached=False), options)
 
 
@@ -136,7 +208,13 @@ def _run_miss_share(options: dict[str, object]) -> dict[str, object]:
     return run_miss_share(_loaded_handler(), options)
 
 
-RUNNERS = {"app": _run_app, "baseline": _run_baseline, "memory": _run_memory, "miss-share": _run_miss_share}
+RUNNERS = {
+    "app": _run_app,
+    "baseline": _run_baseline,
+    "floor": _run_floor,
+    "memory": _run_memory,
+    "miss-share": _run_miss_share,
+}
 
 
 def main() -> int:
@@ -147,6 +225,7 @@ def main() -> int:
         "target": TARGET,
         "project_dir": ARGUMENTS["--project-dir"],
         "import_ms": IMPORT_MILLISECONDS,
+        "init_ms": INIT_MILLISECONDS,
     }
     if TARGET in STAGES:
         result["stages_ms"] = STAGE_MILLISECONDS

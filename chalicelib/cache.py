@@ -10,6 +10,13 @@ timeout per page. Past it, the refresh has failed like any other: a read that go
 some pages in time is thrown away, never served, so no answer is ever a partial
 catalogue presented as the whole one.
 
+Between refreshes, a container can ask whether the catalogue changed: every
+`version_check_seconds` it reads the catalogue version (chalicelib/catalogue_version.py,
+one small GetItem) under its own short deadline, and scans again only when the version
+differs from the one read with its snapshot. A check that fails or runs out of time
+changes nothing: the snapshot serves on and the TTL still applies, so a check can
+never fail a request, and writers who do not bump the version are served within the TTL.
+
 Ages are wall-clock time since the table was read. A SnapStart snapshot can be
 restored weeks after it was taken, on a machine whose monotonic clock started
 anew; only the wall clock says how old the data really is. An age that comes out
@@ -18,6 +25,7 @@ negative (the clock stepped back) counts as expired, never as fresh.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -25,30 +33,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.deadline import Deadline, DeadlineExceeded, run_within
-from chalicelib.repository import DynamoDBUnavailable, ScanResult, SkippedItem
+from chalicelib.refresh_record import RefreshRecord
+from chalicelib.repository import DynamoDBUnavailable, ScanResult
 from chalicelib.snapshot import Snapshot
+
+# The version could not be read: never equal to a version that was, so the next good check rescans.
+_UNKNOWN_VERSION = object()
 
 HIT = "HIT"
 MISS = "MISS"
 STALE = "STALE"
 
 
-@dataclass(frozen=True)
-class Refresh:
-    """What one attempt to read the table did, for logs and metrics."""
-
-    duration_milliseconds: float
-    skipped_items: int = 0
-    error: str | None = None
-    skipped: tuple[SkippedItem, ...] = ()
-    # The table could not be read in time (an outage, a refusal, the deadline), as opposed to a bug of ours.
-    table_unreadable: bool = False
-
-
 class DataUnavailable(Exception):
     """No snapshot fresh enough to serve, and DynamoDB could not be read."""
 
-    def __init__(self, reason: str, retry_after_seconds: int, refresh: Refresh | None) -> None:
+    def __init__(self, reason: str, retry_after_seconds: int, refresh: RefreshRecord | None) -> None:
         super().__init__(reason)
         self.retry_after_seconds = retry_after_seconds
         self.refresh = refresh
@@ -60,7 +60,7 @@ class CacheRead:
 
     snapshot: Snapshot
     state: str
-    refresh: Refresh | None = None
+    refresh: RefreshRecord | None = None
 
 
 def _within(now: float, since: float, seconds: float) -> bool:
@@ -83,9 +83,16 @@ class SnapshotCache:
         rand: Callable[[], float] = random.random,
         on_unexpected_error: Callable[[BaseException], None] | None = None,
         refresh_deadline_seconds: float | None = None,
+        read_version: Callable[[], str | None] | None = None,
+        version_check_seconds: float = 10.0,
+        version_check_deadline_seconds: float = 1.0,
     ) -> None:
         """`refresh_deadline_seconds` bounds each whole refresh (the service always sets it); None runs
-        `load` on the calling thread with only its own timeouts, as benchmarks of the bare cache do."""
+        `load` on the calling thread with only its own timeouts, as benchmarks of the bare cache do.
+
+        `read_version` returns the catalogue version (None: never bumped); with it, a fresh snapshot
+        is checked against the version at most every `version_check_seconds`, each check bounded by
+        `version_check_deadline_seconds`. Without it, only the TTL decides."""
         self._load = load
         self._ttl_seconds = ttl_seconds
         self._jitter_ratio = jitter_ratio
@@ -101,6 +108,19 @@ class SnapshotCache:
         self._fresh_seconds = 0.0
         self._failed_at: float | None = None
         self._last_error: str | None = None
+        self._read_version = read_version
+        self._version_check_seconds = version_check_seconds
+        self._version_check_deadline_seconds = version_check_deadline_seconds
+        # The version read with the snapshot in hand, when it was last compared, and whether it has moved since.
+        self._version: object = None
+        self._version_checked_at = -math.inf
+        self._version_changed = False
+        # Until then, a hit needs no version bookkeeping at all: one comparison on the hot path.
+        self._version_quiet_until = -math.inf if read_version is not None else math.inf
+        # One check at a time: the other requests of a busy container serve the snapshot meanwhile.
+        self._version_lock = threading.Lock()
+        self.version_checks = 0
+        self.version_check_failures = 0
 
     def read(self, fresh_for_at_least: float = 0.0) -> CacheRead:
         """The snapshot to serve now; raises `DataUnavailable` when there is none worth serving.
@@ -110,13 +130,22 @@ class SnapshotCache:
         ping passes its interval, so a pinged container's users never wait for a scan.
         """
         snapshot = self._snapshot
-        if snapshot is not None and self._is_fresh(snapshot, self._clock() + fresh_for_at_least):
+        now = self._clock()
+        if (
+            snapshot is not None
+            and self._is_fresh(snapshot, now + fresh_for_at_least)
+            and (self._version_checked_at <= now < self._version_quiet_until or not self._catalogue_changed(now))
+        ):
             return CacheRead(snapshot, HIT)
         with self._lock:
             # Another thread may have refreshed while this one waited for the lock.
             snapshot = self._snapshot
             now = self._clock()
-            if snapshot is not None and self._is_fresh(snapshot, now + fresh_for_at_least):
+            if (
+                snapshot is not None
+                and self._is_fresh(snapshot, now + fresh_for_at_least)
+                and not self._version_changed
+            ):
                 return CacheRead(snapshot, HIT)
             if self._failed_at is not None and _within(now, self._failed_at, self._retry_after_seconds):
                 return self._fallback(now, refresh=None)
@@ -139,13 +168,61 @@ class SnapshotCache:
     def _is_fresh(self, snapshot: Snapshot, now: float) -> bool:
         return _within(now, snapshot.loaded_at, self._fresh_seconds)
 
+    def _catalogue_changed(self, now: float) -> bool:
+        """True once a version check has seen the catalogue version move past the snapshot's.
+
+        Checks at most once per `version_check_seconds`, on whichever request comes first,
+        within its own deadline; a failed check counts as "no change seen".
+        """
+        if self._read_version is None or self._version_changed:
+            return self._version_changed
+        if _within(now, self._version_checked_at, self._version_check_seconds):
+            return False
+        if not self._version_lock.acquire(blocking=False):
+            return False
+        try:
+            self._version_checked_at = now
+            version = self._checked_version()
+            if version is not _UNKNOWN_VERSION and version != self._version:
+                self._version_changed = True
+                self._version_quiet_until = -math.inf
+            else:
+                self._version_quiet_until = now + self._version_check_seconds
+        finally:
+            self._version_lock.release()
+        return self._version_changed
+
+    def _checked_version(self) -> object:
+        """The catalogue version, read within the check's deadline; `_UNKNOWN_VERSION` when that failed."""
+        read_version = self._read_version
+        if read_version is None:
+            return None
+        self.version_checks += 1
+        try:
+            return run_within(Deadline(self._version_check_deadline_seconds), read_version)
+        except Exception:  # any failure, a timeout included, only means the TTL decides this time
+            self.version_check_failures += 1
+            return _UNKNOWN_VERSION
+
+    def _version_then_load(self) -> tuple[object, ScanResult]:
+        """The version, then the table: read in this order, a bump made during the scan is seen by the next check."""
+        version: object = None
+        if self._read_version is not None:
+            self.version_checks += 1
+            try:
+                version = self._read_version()
+            except Exception:  # the scan still serves; the next good check rescans, since nothing equals unknown
+                self.version_check_failures += 1
+                version = _UNKNOWN_VERSION
+        return version, self._load()
+
     def _refresh(self, fresh_for_at_least: float = 0.0) -> CacheRead:
         started = time.perf_counter()
         try:
             if self._refresh_deadline_seconds is None:
-                result = self._load()
+                version, result = self._version_then_load()
             else:
-                result = run_within(Deadline(self._refresh_deadline_seconds), self._load)
+                version, result = run_within(Deadline(self._refresh_deadline_seconds), self._version_then_load)
         except Exception as error:
             # Anything a refresh raises, not only an unreachable table, must leave the last good snapshot serving.
             unexpected = not isinstance(error, (DynamoDBUnavailable, DeadlineExceeded))
@@ -156,17 +233,22 @@ class SnapshotCache:
             self._last_error = description
             self._failed_at = self._clock()
             duration = (time.perf_counter() - started) * 1000
-            refresh = Refresh(duration, error=description, table_unreadable=not unexpected)
+            refresh = RefreshRecord(duration, error=description, table_unreadable=not unexpected)
             return self._fallback(self._failed_at, refresh)
         loaded_at = self._clock()
         self._snapshot = Snapshot(result.items, result.skipped_items, loaded_at)
         self._fresh_seconds = max(self._ttl_seconds * (1 - self._jitter_ratio * self._rand()), fresh_for_at_least)
         self._failed_at = None
         self._last_error = None
-        refresh = Refresh(result.duration_milliseconds, result.skipped_items, skipped=result.skipped)
+        self._version = version
+        self._version_checked_at = loaded_at
+        self._version_changed = False
+        if self._read_version is not None:
+            self._version_quiet_until = loaded_at + self._version_check_seconds
+        refresh = RefreshRecord(result.duration_milliseconds, result.skipped_items, skipped=result.skipped)
         return CacheRead(self._snapshot, MISS, refresh)
 
-    def _fallback(self, now: float, refresh: Refresh | None) -> CacheRead:
+    def _fallback(self, now: float, refresh: RefreshRecord | None) -> CacheRead:
         snapshot = self._snapshot
         if snapshot is not None and self._is_fresh(snapshot, now):
             # A refresh-ahead that failed: the snapshot in hand is still within its TTL.

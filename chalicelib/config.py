@@ -88,6 +88,10 @@ class Settings:
     log_level: str
     # Origins whose browsers may read answers (chalicelib/cors.py); empty, the default, turns CORS off.
     cors_allowed_origins: tuple[str, ...] = ()
+    # How often a warm container reads the catalogue version (one small GetItem) to learn of a data
+    # change before its TTL ends; 0 turns the check off. Each check is bounded by its own deadline.
+    catalogue_version_check_seconds: float = 10.0
+    catalogue_version_check_deadline_seconds: float = 1.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +129,12 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "LLMScores"),
             log_level=log_level,
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
+            catalogue_version_check_seconds=_number(
+                env, "CATALOGUE_VERSION_CHECK_SECONDS", 10, minimum=0, maximum=3_600
+            ),
+            catalogue_version_check_deadline_seconds=_number(
+                env, "CATALOGUE_VERSION_CHECK_DEADLINE_SECONDS", 1.0, minimum=0.05, maximum=10
+            ),
         )
 
 

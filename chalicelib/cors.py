@@ -63,7 +63,7 @@ class CorsPolicy:
 _policy = CorsPolicy(frozenset(settings.cors_allowed_origins))
 
 
-def configure(policy: CorsPolicy) -> CorsPolicy:
+def replace_cors_policy(policy: CorsPolicy) -> CorsPolicy:
     """Makes `policy` the one requests are answered with and returns the previous one (for tests)."""
     global _policy
     previous, _policy = _policy, policy

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.cache import DataUnavailable
-from chalicelib.observability import discard_held_metrics, emit, logger, write_held_metrics
+from chalicelib.observability import discard_held_metrics, log_event, logger, write_held_metrics
 from chalicelib.service import ScoresService
 
 PRELOADED_INITIALIZATION_TYPES = frozenset({"provisioned-concurrency", "snap-start"})
@@ -70,7 +70,7 @@ def load_catalogue(service: ScoresService) -> str:
     except Exception:
         logger.exception("catalogue preload failed")
         return "UNAVAILABLE"
-    emit("catalogue preload", {"cache": state}, {}, refresh)
+    log_event("catalogue preload", {"cache": state}, {}, refresh)
     return state
 
 

@@ -1,19 +1,25 @@
 """One structured JSON line per request, and the container's CloudWatch metrics as batched EMF.
 
+A leaf that every other module may log through: it imports the settings, the metric batch and the
+refresh record, nothing that reads data or answers requests. Turning errors into answers is
+chalicelib/responses.py's.
+
 The request line is written by hand with `json.dumps`: through Powertools'
 Logger with its Metrics merged in, the same line cost about eight times the CPU
 and twice the bytes (docs/performance.md has the measurement). Metrics go into
 a `MetricBatch`, written into whichever line is due (see chalicelib/metrics.py),
-so CloudWatch extracts them from the log with no PutMetricData calls. Powertools'
-Logger still writes the rare lines: warnings, and errors with their stack trace.
+so CloudWatch extracts them from the log with no PutMetricData calls. The rare
+lines (warnings, and errors with their stack trace) go through the standard
+library's `logging`, as JSON in the shape Powertools' Logger wrote them
+([decision 0016](../docs/decisions/0016-logging-without-powertools.md)).
 Whole events and headers are never logged: they can carry credentials.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,16 +27,62 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from chalice.app import Request, Response
 
-from chalicelib.cache import Refresh
 from chalicelib.config import settings
-from chalicelib.contract import INTERNAL_ERROR
 from chalicelib.metrics import ROUTINE_COUNTERS, MetricBatch
-from chalicelib.responses import ApiError, error_response
+from chalicelib.refresh_record import RefreshRecord
 
-logger = Logger(service=settings.service_name, level=settings.log_level)
+# Every attribute a LogRecord has before `extra` is merged in: whatever else it holds came from `extra`.
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, with the keys Powertools' Logger wrote: what operators' queries read.
+
+    `level`, `location` (function:line), `message`, `timestamp` (ISO 8601, UTC), `service`, then the
+    record's `extra` fields, then `exception` (the formatted trace) and `exception_name` for errors.
+    """
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = time.gmtime(record.created)
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "location": f"{record.funcName}:{record.lineno}",
+            "message": record.getMessage(),
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", created) + f".{int(record.msecs):03d}Z",
+            "service": self.service,
+        }
+        line.update((key, value) for key, value in record.__dict__.items() if key not in _RECORD_ATTRIBUTES)
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = self.formatException(record.exc_info)
+            line["exception_name"] = record.exc_info[0].__name__
+        return json.dumps(line, separators=(",", ":"), default=str)
+
+
+def _build_logger(handler: logging.StreamHandler[Any]) -> logging.Logger:
+    """The service's logger, writing through `handler` alone.
+
+    Named as the Chalice app is, whose `configure_logs=False` (app.py) leaves its level to this module.
+    It does not propagate, so Lambda's root handler does not write each line again as text.
+    """
+    built = logging.getLogger("llm-scores")
+    for previous in list(built.handlers):  # a second build (a reload in tests) must not write twice
+        built.removeHandler(previous)
+    handler.setFormatter(JsonFormatter(settings.service_name))
+    built.addHandler(handler)
+    built.propagate = False
+    built.setLevel(settings.log_level)
+    return built
+
+
+# stdout, where Lambda sends it to CloudWatch Logs; `write_line` writes the hand-made lines to the same stream.
+log_handler: logging.StreamHandler[Any] = logging.StreamHandler(sys.stdout)
+logger = _build_logger(log_handler)
 metrics = MetricBatch(settings.metrics_namespace, settings.service_name)
 
 _cold_start = True
@@ -50,7 +102,7 @@ class RequestRecord:
     request_id: str
     cache_state: str | None = None
     items_returned: int | None = None
-    refresh: Refresh | None = None
+    refresh: RefreshRecord | None = None
     error_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -72,7 +124,7 @@ def _request_id(request: Request) -> str:
     return str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4().hex)
 
 
-def _add_refresh_metrics(refresh: Refresh | None) -> None:
+def _add_refresh_metrics(refresh: RefreshRecord | None) -> None:
     if refresh is None:
         return
     metrics.sample("DynamoDBLatency", refresh.duration_milliseconds)
@@ -83,15 +135,14 @@ def _add_refresh_metrics(refresh: Refresh | None) -> None:
 
 
 def write_line(line: dict[str, Any]) -> None:
-    """Writes one JSON line to the log stream Powertools' Logger writes to, so both keep one order."""
-    handler = logger.registered_handler
+    """Writes one JSON line to the stream the logger's handler writes to, under its lock, so both keep one order."""
     text = json.dumps(line, separators=(",", ":"), default=str) + "\n"
-    handler.acquire()
+    log_handler.acquire()
     try:
-        handler.stream.write(text)  # type: ignore[attr-defined]  # Powertools' handler is a StreamHandler
-        handler.flush()
+        log_handler.stream.write(text)
+        log_handler.flush()
     finally:
-        handler.release()
+        log_handler.release()
 
 
 def _write_metrics(documents: Sequence[dict[str, Any]]) -> None:
@@ -119,7 +170,7 @@ def log_dependency_failure(dependency: str, error: BaseException) -> None:
     logger.warning("dependency check failed", extra={"dependency": dependency, "error": str(error)[:500]})
 
 
-def _log_skipped_items(refresh: Refresh) -> None:
+def _log_skipped_items(refresh: RefreshRecord) -> None:
     logger.warning(
         "skipped malformed items",
         extra={
@@ -129,10 +180,12 @@ def _log_skipped_items(refresh: Refresh) -> None:
     )
 
 
-def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refresh: Refresh | None = None) -> None:
+def log_event(
+    message: str, fields: dict[str, Any], counters: dict[str, float], refresh: RefreshRecord | None = None
+) -> None:
     """Writes one log line; `counters` (and the refresh's timings) join the metric batch, written here if due.
 
-    Each refresh reaches exactly one `emit`, so its skipped rows are logged once per refresh.
+    Each refresh reaches exactly one `log_event`, so its skipped rows are logged once per refresh.
     """
     if refresh is not None and refresh.skipped:
         _log_skipped_items(refresh)
@@ -145,12 +198,12 @@ def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refre
         if refresh.error is not None:
             line["dynamodb_error"] = refresh.error
     due = metrics.take_if_due()
-    if logger.log_level > logging.INFO:
+    if not logger.isEnabledFor(logging.INFO):
         # A quieter LOG_LEVEL drops the request lines, never the metrics the alarms read.
         _write_metrics(due)
     elif not due:
         write_line(line)
-    elif routine(counters, refresh):
+    elif is_routine_hit(counters, refresh):
         # A routine hit's line stays small; the batches that happen to fall due go in lines of their own.
         write_line(line)
         _write_metrics(due)
@@ -164,18 +217,9 @@ def emit(message: str, fields: dict[str, Any], counters: dict[str, float], refre
         write_line(line)
 
 
-def routine(counters: dict[str, float], refresh: Refresh | None) -> bool:
+def is_routine_hit(counters: dict[str, float], refresh: RefreshRecord | None) -> bool:
     """True for what nearly every request reports: counted, but nothing an alarm or an operator waits for."""
     return refresh is None and counters.keys() <= ROUTINE_COUNTERS
-
-
-def _normalise_framework_error(response: Response, request_id: str) -> Response:
-    """Chalice's own errors (405, 415) use `{"Code", "Message"}`; give them the API's error shape."""
-    body = response.body
-    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body:
-        extra = {name: str(value) for name, value in response.headers.items() if name.lower() == "allow"}
-        return error_response(response.status_code, str(body["Code"]), str(body.get("Message", "")), request_id, extra)
-    return response
 
 
 def log_request(request: Request, get_response: Callable[[Request], Response]) -> Response:
@@ -188,7 +232,7 @@ def log_request(request: Request, get_response: Callable[[Request], Response]) -
     record = RequestRecord(request_id=_request_id(request))
     token = _current.set(record)
     try:
-        response = _normalise_framework_error(get_response(request), record.request_id)
+        response = get_response(request)
     finally:
         _current.reset(token)
     response.headers["X-Request-Id"] = record.request_id
@@ -224,26 +268,5 @@ def log_request(request: Request, get_response: Callable[[Request], Response]) -
     if record.error_code is not None:
         fields["error_code"] = record.error_code
     metrics.sample("Latency", duration_milliseconds)
-    emit("request", fields, counters, record.refresh)
+    log_event("request", fields, counters, record.refresh)
     return response
-
-
-def handle_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turns `ApiError` into its JSON answer and anything unexpected into a logged, trace-free 500."""
-
-    @functools.wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Response:
-        record = current_record()
-        try:
-            return view(*args, **kwargs)
-        except ApiError as error:
-            record.error_code = error.code
-            return error_response(error.status, error.code, error.message, record.request_id, error.headers)
-        except Exception:
-            record.error_code = INTERNAL_ERROR.code
-            logger.exception("unhandled error", extra={"request_id": record.request_id})
-            return error_response(
-                INTERNAL_ERROR.status, INTERNAL_ERROR.code, "An internal error occurred.", record.request_id
-            )
-
-    return guarded

@@ -5,21 +5,30 @@ boto3 itself, whose import pulls in s3transfer), keeps cold start down, and expl
 timeouts with `standard` retries make a dead DynamoDB answer in about two seconds
 rather than the SDK default of a minute. Those bound each call; the whole scan is
 bounded by its caller's deadline (chalicelib/deadline.py), checked between pages.
+
+The client is built from a service model trimmed to Scan (chalicelib/dynamodb_model.py)
+and reads Scan pages from the wire format straight into served items
+(chalicelib/dynamodb_wire.py): together most of a cold start's client cost and most of a
+large refresh ([decision 0015](../docs/decisions/0015-lean-dynamodb-client.md)).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.loaders import Loader
+from botocore.session import get_session
 
-from chalicelib import deadline
+from chalicelib import catalogue_version, deadline, dynamodb_wire
 from chalicelib.config import Settings
-from chalicelib.models import InvalidItem, Item, item_from_dynamodb
+from chalicelib.dynamodb_wire import item_from_wire as item_from_dynamodb  # models' answer, faster for good rows
+from chalicelib.models import InvalidItem, Item
 
 
 class DynamoDBUnavailable(Exception):
@@ -62,18 +71,36 @@ def _stored_key(attributes: Any) -> str:
         return "<unreadable>"
 
 
+# botocore's data for a DynamoDB client, cut to the operations the API sends (built by chalicelib/dynamodb_model.py).
+TRIMMED_DATA_DIRECTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "botocore_data")
+
+
+def trimmed_loader() -> Loader:
+    """A botocore Loader that finds nothing but the trimmed DynamoDB data: no other service's files to list or read."""
+    return Loader(extra_search_paths=[TRIMMED_DATA_DIRECTORY], include_default_search_paths=False)
+
+
 def create_client(settings: Settings) -> Any:
-    """Creates the DynamoDB client; `AWS_ENDPOINT_URL_DYNAMODB` is honoured by botocore itself."""
-    return botocore.session.get_session().create_client(
-        "dynamodb",
-        region_name=settings.aws_region,
-        config=Config(
-            connect_timeout=settings.dynamodb_connect_timeout_seconds,
-            read_timeout=settings.dynamodb_read_timeout_seconds,
-            retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
-            tcp_keepalive=True,
-        ),
+    """Creates the DynamoDB client; `AWS_ENDPOINT_URL_DYNAMODB` is honoured by botocore itself.
+
+    From the trimmed model when the runtime's botocore can load it, from botocore's own
+    data otherwise: the same client either way, only slower to build.
+    """
+    config = Config(
+        connect_timeout=settings.dynamodb_connect_timeout_seconds,
+        read_timeout=settings.dynamodb_read_timeout_seconds,
+        retries={"mode": "standard", "total_max_attempts": settings.dynamodb_max_attempts},
+        tcp_keepalive=True,
     )
+    session = get_session()
+    try:
+        session.register_component("data_loader", trimmed_loader())
+        client = session.create_client("dynamodb", region_name=settings.aws_region, config=config)
+    except BotoCoreError as error:  # e.g. a runtime botocore that reads these files differently
+        logging.getLogger(__name__).warning("trimmed DynamoDB model not loaded (%s); using botocore's", error)
+        session = get_session()
+        client = session.create_client("dynamodb", region_name=settings.aws_region, config=config)
+    return dynamodb_wire.install(client)
 
 
 def _describe_failure(error: Exception) -> str:
@@ -95,7 +122,8 @@ class ScoresRepository:
         items: list[Item] = []
         skipped: list[SkippedItem] = []
         pages = 0
-        request: dict[str, Any] = {"TableName": self.table_name}
+        # The catalogue version item shares the table; filtered on the server, it is never served nor skipped.
+        request: dict[str, Any] = {"TableName": self.table_name, **catalogue_version.SCAN_FILTER}
         try:
             while True:
                 # A refresh that ran out of time stops here: its caller has already answered without it.

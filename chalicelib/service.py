@@ -3,7 +3,7 @@
 One `ScoresService` per container holds the DynamoDB client and the snapshot
 cache, so a container pays for them once and every later request finds them
 ready. `current_service()` builds it from the environment on first use;
-`configure()` swaps in another one (tests, benchmarks) without patching globals.
+`replace_service()` swaps in another one (tests, benchmarks) without patching globals.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from urllib.parse import unquote
 
 from chalice.app import Request, Response
 
+from chalicelib import catalogue_version
 from chalicelib.cache import STALE, CacheRead, DataUnavailable, SnapshotCache
 from chalicelib.config import Settings, settings
 from chalicelib.contract import DEPENDENCY_UNAVAILABLE, NOT_FOUND, SERVICE_UNAVAILABLE
 from chalicelib.encoding import json_text
 from chalicelib.health import DependencyProbe
 from chalicelib.models import MAX_NAME_LENGTH, SURROGATE
-from chalicelib.observability import current_record, handle_errors, log_dependency_failure, log_unexpected_refresh_error
+from chalicelib.observability import current_record, log_dependency_failure, log_unexpected_refresh_error
 from chalicelib.query import (
     InvalidParameter,
     encode_token,
@@ -32,7 +33,7 @@ from chalicelib.query import (
     parse_list_query,
 )
 from chalicelib.repository import ScanResult, ScoresRepository, create_client
-from chalicelib.responses import ApiError, cached_json_response, etag_matches, uncached_json_response
+from chalicelib.responses import ApiError, cached_json_response, etag_matches, handle_errors, uncached_json_response
 
 # Lambda caps a synchronous response at 6 MiB; pages stop short of this so headers and envelope always fit.
 MAX_PAGE_PAYLOAD_BYTES = 5 * 1024 * 1024
@@ -47,6 +48,8 @@ def build_cache(settings: Settings, load: Callable[[], ScanResult], **overrides:
         "retry_after_seconds": settings.cache_retry_after_seconds,
         "on_unexpected_error": log_unexpected_refresh_error,
         "refresh_deadline_seconds": settings.cache_refresh_deadline_seconds,
+        "version_check_seconds": settings.catalogue_version_check_seconds,
+        "version_check_deadline_seconds": settings.catalogue_version_check_deadline_seconds,
         **overrides,
     }
     return SnapshotCache(load, **options)
@@ -105,6 +108,13 @@ class ScoresService:
         the table scan the cache refreshes from, and `cache_overrides` any of the cache's keywords.
         """
         repository = ScoresRepository(client if client is not None else create_client(settings), settings.table_name)
+        if settings.catalogue_version_check_seconds > 0 and load is None:
+            # The version of the table the cache scans, through the same client; a caller that replaces the
+            # scan with its own `load` has no such table, and may pass its own `read_version`.
+            cache_overrides.setdefault(
+                "read_version",
+                functools.partial(catalogue_version.read_version, repository.client, settings.table_name),
+            )
         return cls(settings, repository, build_cache(settings, load or repository.scan_all, **cache_overrides))
 
     def renew_identity(self) -> None:
@@ -231,7 +241,7 @@ def current_service() -> ScoresService:
     return _current
 
 
-def configure(service: ScoresService | None) -> ScoresService | None:
+def replace_service(service: ScoresService | None) -> ScoresService | None:
     """Makes `service` the one the routes use (None: rebuild from settings on next use); returns the previous one."""
     global _current
     previous, _current = _current, service

@@ -8,6 +8,7 @@ list and joins strings: it costs the same for 50 items as for 5,000.
 from __future__ import annotations
 
 import hashlib
+import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ from chalicelib.models import Item, normalise_provider
 
 SORT_FIELDS = ("model_name", "score", "context_window", "release_date")
 ORDERS = ("asc", "desc")
+
+# json_text's encoder, made once: json.dumps builds a new encoder for every call with options.
+_ITEM_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def item_text(item: Item) -> str:
+    """`json_text(item)`, the text an item is served as, at less cost: catalogue text rarely holds `<`, `>` or
+    `&`, so the HTML escaping pass (a character-by-character translate) runs only on the items that do."""
+    text = _ITEM_ENCODER.encode(item)
+    return json_text(item) if "<" in text or ">" in text or "&" in text else text
+
 
 # (value missing, value, model_name): items without the value sort last in both orders,
 # and model_name breaks ties, so every item has one stable position.
@@ -94,7 +106,7 @@ class Snapshot:
     def __init__(self, items: Iterable[Item], skipped_items: int, loaded_at: float) -> None:
         ordered = sorted(items, key=lambda item: item["model_name"])
         self.items: dict[str, Item] = {item["model_name"]: item for item in ordered}
-        self.encoded: dict[str, str] = {name: json_text(item) for name, item in self.items.items()}
+        self.encoded: dict[str, str] = {name: item_text(item) for name, item in self.items.items()}
         # What each item adds to Lambda's response payload, where the body travels as an escaped JSON string:
         # the text is ASCII, so only quotes and backslashes grow (one byte each), plus one for the comma.
         self.payload_sizes: dict[str, int] = {
@@ -103,10 +115,9 @@ class Snapshot:
         self.providers: frozenset[str] = frozenset(normalise_provider(item["provider"]) for item in ordered)
         self.skipped_items = skipped_items
         self.loaded_at = loaded_at
+        # Each text followed by a newline, hashed in one call rather than two per item: the same digest.
         digest = hashlib.blake2b(digest_size=16)
-        for text in self.encoded.values():
-            digest.update(text.encode())
-            digest.update(b"\n")
+        digest.update("".join(text + "\n" for text in self.encoded.values()).encode())
         self.digest: str = digest.hexdigest()
         self._views: dict[tuple[str | None, str, str], View] = {}
 

@@ -20,7 +20,7 @@ from chalice.app import Chalice, Response
 
 from chalicelib.cache import DataUnavailable
 from chalicelib.config import Settings
-from chalicelib.observability import emit, logger, take_cold_start
+from chalicelib.observability import log_event, logger, take_cold_start
 from chalicelib.service import ScoresService
 
 WARMUP_EVENT_KEY = "llm_scores_warmup"
@@ -93,7 +93,7 @@ def answer_ping(service: ScoresService, hold_milliseconds: int) -> dict[str, Any
         state, items, refresh = "UNAVAILABLE", 0, error.refresh
     time.sleep(hold_milliseconds / 1000)
     report = {"container_id": service.container_id, "cold_start": cold_start, "cache": state, "items": items}
-    emit("warm-up ping", dict(report), {"WarmupPings": 1, **({"ColdStart": 1} if cold_start else {})}, refresh)
+    log_event("warm-up ping", dict(report), {"WarmupPings": 1, **({"ColdStart": 1} if cold_start else {})}, refresh)
     return report
 
 
@@ -139,7 +139,7 @@ def warm_api(settings: Settings, client: Any | None = None) -> dict[str, Any]:
     concurrency = settings.warmup_concurrency
     if concurrency == 0:
         report: dict[str, Any] = {"requested": 0, "succeeded": 0, "failed": 0, "distinct_containers": 0}
-        emit("warm-up", report, {"WarmupInvocations": 0})
+        log_event("warm-up", report, {"WarmupInvocations": 0})
         return report
     if client is None:
         client = _lambda_client(
@@ -166,7 +166,7 @@ def warm_api(settings: Settings, client: Any | None = None) -> dict[str, Any]:
         "cold_starts": sum(1 for answer in answers if answer.get("cold_start")),
         "errors": errors[:5],
     }
-    emit(
+    log_event(
         "warm-up",
         dict(report),
         {

@@ -1,10 +1,9 @@
 """Exports one stage as a self-contained Terraform directory: `terraform init && terraform apply` is the next step.
 
-Runs `chalice package --pkg-format terraform`, fixes what Chalice's generated JSON gets wrong for current
-Terraform and for production (as data, never as text; each edit and its reason is listed in docs/deploy.md,
-"What the export changes in Chalice's output"), and copies the project's own HCL from `infra/terraform/`
-beside it unchanged. Options are variables, gated with count and for_each where the resources are written;
-the stage's values (`infra/terraform/stages/<stage>.json`) are copied in as `terraform.tfvars.json`.
+Runs `chalice package --pkg-format terraform` and fixes, as data and never as text, only what Chalice's JSON gets
+wrong for current Terraform and for production (each edit and its reason: docs/deploy.md, "What the export changes
+in Chalice's output"). The HCL in `infra/terraform/` and the stage's variable values
+(`infra/terraform/stages/<stage>.json`, as `terraform.tfvars.json`) are copied beside it unchanged.
 
     python scripts/export_terraform.py --stage prod [--out build/terraform-prod] [--backend-file backend.tf]
     python scripts/export_terraform.py --bootstrap [--out build/terraform-bootstrap] [--backend-file backend.tf]
@@ -30,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.contract import ROUTE_METHODS, ROUTES
+from chalicelib.contract import ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra" / "terraform"
@@ -38,15 +37,12 @@ BOOTSTRAP = ROOT / "infra" / "bootstrap"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 
 CHALICE_FILE = "chalice.tf.json"
-# Generated: the stage's names from Chalice's output, and the routes of chalicelib/contract.py.
+# Generated beside it: the stage's names, switches and routes, as locals the HCL reads.
 STAGE_FILE = "stage.tf.json"
-CONTRACT_FILE = "contract.tf.json"
 # infra/terraform/stages/<stage>.json, copied in unchanged: Terraform loads it as the variables' values.
 TFVARS_FILE = "terraform.tfvars.json"
 DEPLOYMENT_ZIP = "deployment.zip"
-ZIP_REFERENCE = "${path.module}/" + DEPLOYMENT_ZIP
-# With `automatic_layer` in .chalice/config.json, Chalice puts the dependencies in this archive and
-# an aws_lambda_layer_version that every function lists (off: docs/decisions/0013-lambda-layer.md).
+# Chalice's dependency layer, with `automatic_layer` in .chalice/config.json (off: docs/decisions/0013-lambda-layer.md).
 LAYER_ZIP = "layer-deployment.zip"
 # Files from infra/ that Terraform loads (or templatefile() reads); stages/ is not copied whole.
 INFRA_SUFFIXES = (".tf", ".tf.json", ".tftpl")
@@ -55,22 +51,22 @@ INFRA_SUFFIXES = (".tf", ".tf.json", ".tftpl")
 GENERATED_SUFFIXES = (*INFRA_SUFFIXES, ".zip", TFVARS_FILE)
 
 API_FUNCTION = "api_handler"
+# app.py's scheduled function that pings the API function; infra/terraform/ watches it under this name too.
+WARMER_FUNCTION = "warm_up"
+# app.py's CodeDeploy lifecycle hooks (chalicelib/deploy_hooks.py): they invoke any published version of the API
+# function, where the warmer may invoke only the alias; codedeploy.tf lets CodeDeploy invoke them.
+BEFORE_ALLOW_TRAFFIC_FUNCTION = "before_allow_traffic"
+AFTER_ALLOW_TRAFFIC_FUNCTION = "after_allow_traffic"
+HOOK_FUNCTIONS = (BEFORE_ALLOW_TRAFFIC_FUNCTION, AFTER_ALLOW_TRAFFIC_FUNCTION)
+API_INVOKE_ARN = "${aws_lambda_function.api_handler.invoke_arn}"
 TABLE_ARN = "${aws_dynamodb_table.scores.arn}"
-LIVE_ALIAS = "${local.live_alias_name}"
 # Chalice's REST API exists only when var.api_type is "REST"; infra/terraform/ gates its own REST resources alike.
 REST_ONLY = '${var.api_type == "REST" ? 1 : 0}'
 REST_API = "${aws_api_gateway_rest_api.rest_api[0]"
 
-# The query parameters each route reads, from the same allow-lists the app validates against.
-# Declared in the API body so a stage cache, when enabled, keys on them instead of serving one page for all.
-ROUTE_QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
-    path: tuple(sorted(route.query_parameters)) for path, route in ROUTES.items() if route.query_parameters
-}
-# API keys (var.api_keys_required): the header API Gateway reads them from, and the operations that stay
-# open, because a browser never sends a key with a CORS preflight.
-API_KEY_HEADER = "x-api-key"
-API_KEY_SCHEME = "api_key"
-KEYLESS_METHODS = frozenset({"options", "parameters"})
+# The query parameters each route reads, from the same allow-lists the app validates against (Chalice knows
+# none). Declared in the API body so a stage cache, when enabled, keys on them instead of serving one page for all.
+ROUTE_QUERY_PARAMETERS: dict[str, list[str]] = {path: sorted(route.query_parameters) for path, route in ROUTES.items()}
 
 
 class ExportError(RuntimeError):
@@ -112,6 +108,11 @@ def _reference_key(reference: str, kind: str) -> str:
     return reference[len(prefix) :].split(".")[0]
 
 
+def _environment(function: dict[str, Any]) -> dict[str, str]:
+    variables: dict[str, str] = function.get("environment", {}).get("variables", {})
+    return variables
+
+
 def stage_file(stage: str) -> Path:
     """The stage's Terraform variable values, infra/terraform/stages/<stage>.json."""
     path = INFRA / "stages" / f"{stage}.json"
@@ -120,33 +121,28 @@ def stage_file(stage: str) -> Path:
     return path
 
 
-def _warmup_concurrency(functions: dict[str, Any], api_function_name: str) -> int:
-    """WARMUP_CONCURRENCY of the function that pings the API function (0 when there is none)."""
-    for key, function in functions.items():
-        variables = function.get("environment", {}).get("variables", {})
-        if key != API_FUNCTION and variables.get("API_FUNCTION_NAME") == api_function_name:
-            text = variables.get("WARMUP_CONCURRENCY", "0")
-            if not re.fullmatch(r"[0-9]+", text):
-                raise ExportError(f"{key}: WARMUP_CONCURRENCY must be a whole number >= 0, got {text!r}")
-            return int(text)
-    return 0
-
-
 def stage_facts(template: dict[str, Any], stage: str) -> dict[str, Any]:
-    """Names the stage's resources are built from, as Chalice packaged them (stage.tf.json's locals)."""
+    """Names and switches the stage's resources are built from, as Chalice packaged them (stage.tf.json's locals)."""
     functions = _resources(template, "aws_lambda_function")
-    api = functions.get(API_FUNCTION)
-    if api is None:
-        raise ExportError(f"Chalice's output has no aws_lambda_function.{API_FUNCTION}")
-    variables = api.get("environment", {}).get("variables", {})
+    if missing := {API_FUNCTION, WARMER_FUNCTION, *HOOK_FUNCTIONS} - set(functions):
+        raise ExportError(f"Chalice's output lacks aws_lambda_function.{', .'.join(sorted(missing))}")
+    api = functions[API_FUNCTION]
+    variables = _environment(api)
     for name in ("TABLE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_SERVICE_NAME"):
         if not variables.get(name):
             raise ExportError(f"the API function's environment has no {name}")
+    warmup_concurrency = _environment(functions[WARMER_FUNCTION]).get("WARMUP_CONCURRENCY", "0")
+    if not re.fullmatch(r"[0-9]+", warmup_concurrency):
+        raise ExportError(
+            f"{WARMER_FUNCTION}: WARMUP_CONCURRENCY must be a whole number >= 0, got {warmup_concurrency!r}"
+        )
     config = json.loads(CHALICE_CONFIG.read_text())
     stage_config = config["stages"][stage]
     snap_start = json.loads(stage_file(stage).read_text()).get("snap_start_enabled", False)
     if not isinstance(snap_start, bool):
         raise ExportError(f"stages/{stage}.json: snap_start_enabled must be true or false, got {snap_start!r}")
+    layers = template["resource"].get("aws_lambda_layer_version", {}).values()
+    paths = json.loads(template["locals"]["chalice_api_swagger"])["paths"]
     return {
         "stage": stage,
         "app_name": config["app_name"],
@@ -156,23 +152,34 @@ def stage_facts(template: dict[str, Any], stage: str) -> dict[str, Any]:
         "metrics_namespace": variables["POWERTOOLS_METRICS_NAMESPACE"],
         "service_name": variables["POWERTOOLS_SERVICE_NAME"],
         # Fixed in the package's environment, so the "warm-up stopped" alarm is decided here too.
-        "warmup_concurrency": _warmup_concurrency(functions, api["function_name"]),
+        "warmup_concurrency": int(warmup_concurrency),
         # One source of truth for tracing: the stage's Chalice `xray` setting, which the functions carry.
         "xray_tracing_enabled": api.get("tracing_config", {}).get("mode") == "Active",
+        # Written into Chalice's function below; lambda.tf refuses a var.snap_start_enabled that disagrees.
         "snap_start_enabled": snap_start,
+        # Chalice builds a dependency layer for the packaging machine's Python only; lambda.tf refuses any other.
+        "dependency_layer_runtimes": sorted({runtime for layer in layers for runtime in layer["compatible_runtimes"]}),
+        # One HTTP API route per path and method Chalice serves (http_api.tf): Chalice routes on
+        # requestContext.resourcePath, which a `$default` or `{proxy+}` route would fill with the same path.
+        "api_route_keys": sorted(
+            f"{method.upper()} {path}" for path, operations in paths.items() for method in operations
+        ),
+        # Every query parameter a route reads: CloudFront's cache key (cloudfront.tf).
+        "api_query_parameters": sorted({name for names in ROUTE_QUERY_PARAMETERS.values() for name in names}),
     }
 
 
 def remove_obsolete_blocks(template: dict[str, Any]) -> None:
-    """Drops the `terraform {}` pins (<1.4, aws<5) and `null_data_source`; versions.tf replaces the pins."""
+    """Drops the `terraform {}` pins (<1.4, aws<5), `null_data_source`, and the outputs that read the deployment's
+    `invoke_url`, which provider 6 removes; versions.tf replaces the pins and outputs.tf the outputs."""
     template.pop("terraform", None)
+    template.pop("output", None)
     template.get("data", {}).pop("null_data_source", None)
 
 
 def rewrite_functions(template: dict[str, Any], facts: dict[str, Any]) -> None:
-    """Explicit runtime, log groups and role policies in place first, and the API function's cold-start controls."""
+    """The stage's runtime, its log group and role policy in place first, and the API function's cold-start controls."""
     functions = _resources(template, "aws_lambda_function")
-    log_groups = template["resource"].setdefault("aws_cloudwatch_log_group", {})
     policy_by_role = {
         _reference_key(policy["role"], "aws_iam_role"): key
         for key, policy in _resources(template, "aws_iam_role_policy").items()
@@ -180,72 +187,28 @@ def rewrite_functions(template: dict[str, Any], facts: dict[str, Any]) -> None:
     for key, function in functions.items():
         # Chalice writes the packaging machine's Python; the stage's runtime is a variable instead.
         function["runtime"] = "${var.lambda_runtime}"
-        function["filename"] = ZIP_REFERENCE
-        function["source_code_hash"] = '${filebase64sha256("' + ZIP_REFERENCE + '")}'
-        # Created by Terraform before the function, so Lambda never creates it without retention.
-        log_groups[key] = {
-            "name": f"/aws/lambda/{function['function_name']}",
-            "retention_in_days": "${var.log_retention_days}",
-            "kms_key_id": "${aws_kms_key.observability.arn}",
-        }
-        # With tracing Active, CreateFunction fails until the role may call xray:PutTraceSegments; the
-        # provider hides that race by retrying for minutes. Ordering after the inline policy removes it.
+        # The log group first, or Lambda creates one that never expires. The inline policy first, because with
+        # tracing Active CreateFunction fails until the role may call xray:PutTraceSegments (the provider hides
+        # that race by retrying for minutes).
         role_policy = policy_by_role.get(_reference_key(function["role"], "aws_iam_role"))
         if role_policy is None:
             raise ExportError(f"aws_lambda_function.{key}: its role has no aws_iam_role_policy")
         function["depends_on"] = sorted(
             {*function.get("depends_on", []), f"aws_cloudwatch_log_group.{key}", f"aws_iam_role_policy.{role_policy}"}
         )
-        variables = function.get("environment", {}).get("variables", {})
-        if key != API_FUNCTION and variables.get("API_FUNCTION_NAME") == facts["name_prefix"]:
-            # The warmer must ping what API Gateway invokes, or it warms containers nobody uses.
-            variables["API_FUNCTION_QUALIFIER"] = "${local.api_function_qualifier}"
-
+    # The warmer must ping what API Gateway invokes, or it warms containers nobody uses.
+    _environment(functions[WARMER_FUNCTION])["API_FUNCTION_QUALIFIER"] = "${local.api_function_qualifier}"
+    # The AfterAllowTraffic hook checks what clients reach: the active front door's URL (outputs.tf EndpointURL).
+    _environment(functions[AFTER_ALLOW_TRAFFIC_FUNCTION])["PUBLIC_BASE_URL"] = "${local.api_endpoint_url}"
     api = functions[API_FUNCTION]
+    # The commit goes in the environment, set at apply time, so the zip stays byte-identical for the same code
+    # (chalicelib/version.py sends it in X-Api-Version).
+    _environment(api)["SOURCE_COMMIT"] = "${var.source_commit}"
     api["publish"] = "${var.enable_live_alias}"
-    # The block exists only when on (apply_on = "None" plans a change on every run), and is written here
-    # because a `dynamic` block makes checkov skip the function. So the stage's value is fixed at export;
-    # the precondition refuses another at apply. infra/terraform/lambda.tf refuses the invalid combinations.
-    api.pop("snap_start", None)
+    # Only when on: the provider drops the block when Lambda reports apply_on "None", so writing it off would plan a
+    # change on every run. Written here, not as a `dynamic` block, because that makes checkov skip the function.
     if facts["snap_start_enabled"]:
         api["snap_start"] = {"apply_on": "PublishedVersions"}
-    api.setdefault("lifecycle", {})["precondition"] = [
-        {
-            "condition": "${var.snap_start_enabled == " + str(facts["snap_start_enabled"]).lower() + "}",
-            "error_message": "snap_start_enabled is decided at export: change it in infra/terraform/stages/"
-            f"{facts['stage']}.json and re-export.",
-        }
-    ]
-
-
-def guard_layers(template: dict[str, Any]) -> None:
-    """A dependency layer (Chalice's `automatic_layer`) may only run under the Python it was built with.
-
-    Chalice installs the layer's packages into python/lib/python3.X/site-packages for the packaging
-    machine's Python, which Lambda searches only under that runtime: every function that lists the
-    layer gets a precondition, so the plan fails instead of the first import (docs/decisions/0013-lambda-layer.md).
-    """
-    layers = template.get("resource", {}).get("aws_lambda_layer_version", {})
-    for key, layer in layers.items():
-        if layer.get("filename") != "${path.module}/" + LAYER_ZIP:
-            raise ExportError(f"aws_lambda_layer_version.{key}: expected its code in {LAYER_ZIP}")
-        if len(layer.get("compatible_runtimes", [])) != 1:
-            raise ExportError(f"aws_lambda_layer_version.{key}: expected the one runtime Chalice built it for")
-    for function in _resources(template, "aws_lambda_function").values():
-        for reference in function.get("layers", []):
-            layer_key = _reference_key(reference, "aws_lambda_layer_version")
-            (built_for,) = layers[layer_key]["compatible_runtimes"]
-            function.setdefault("lifecycle", {}).setdefault("precondition", []).append(
-                {
-                    "condition": '${var.lambda_runtime == "' + built_for + '"}',
-                    "error_message": (
-                        f"aws_lambda_layer_version.{layer_key} holds the dependencies under "
-                        f"python/lib/{built_for}/site-packages, which only the {built_for} runtime searches: "
-                        "package with the runtime's Python, or leave automatic_layer off "
-                        "(docs/decisions/0013-lambda-layer.md)."
-                    ),
-                }
-            )
 
 
 def rewrite_policies(template: dict[str, Any]) -> None:
@@ -253,9 +216,20 @@ def rewrite_policies(template: dict[str, Any]) -> None:
     functions = _resources(template, "aws_lambda_function")
     function_by_role = {_reference_key(function["role"], "aws_iam_role"): key for key, function in functions.items()}
     api_function_name = functions[API_FUNCTION]["function_name"]
+    api_function_arn = f"arn:aws:lambda:*:*:function:{api_function_name}"
     api_arns = {
         f"arn:aws:lambda:*:*:function:{api_function_name}": "${aws_lambda_function.api_handler.arn}",
-        f"arn:aws:lambda:*:*:function:{api_function_name}:*": "${aws_lambda_function.api_handler.arn}:" + LIVE_ALIAS,
+        f"arn:aws:lambda:*:*:function:{api_function_name}:*": "${aws_lambda_function.api_handler.arn}:"
+        "${local.live_alias_name}",
+    }
+    # The hooks report on this stage's live-alias deployments only. Named, not referenced: the deployment group
+    # depends on CodeDeploy's policy, which references the hook functions, which wait for their own policies.
+    deployment_group_arns = {
+        f"arn:aws:codedeploy:*:*:deploymentgroup:{api_function_name}/{api_function_name}-live": (
+            "arn:${data.aws_partition.chalice.partition}:codedeploy:${data.aws_region.chalice.id}:"
+            "${data.aws_caller_identity.chalice.account_id}:deploymentgroup:"
+            "${aws_codedeploy_app.api.name}/${local.name_prefix}-${local.live_alias_name}"
+        )
     }
     roles = _resources(template, "aws_iam_role")
     for key, resource in _resources(template, "aws_iam_role_policy").items():
@@ -279,6 +253,14 @@ def rewrite_policies(template: dict[str, Any]) -> None:
                 statement["Action"] = [action for action in actions if action != "logs:CreateLogGroup"]
                 log_group = "${aws_cloudwatch_log_group." + function_key + ".arn}"
                 statement["Resource"] = [log_group, log_group + ":*"]
+            elif services == {"codedeploy"}:
+                statement["Resource"] = [deployment_group_arns.get(arn, arn) for arn in statement["Resource"]]
+            elif services == {"lambda"} and function_key in HOOK_FUNCTIONS:
+                # The BeforeAllowTraffic hook invokes the version CodeDeploy is about to shift to: any qualifier.
+                statement["Resource"] = [
+                    "${aws_lambda_function.api_handler.arn}:*" if arn == f"{api_function_arn}:*" else arn
+                    for arn in statement["Resource"]
+                ]
             elif services == {"lambda"}:
                 statement["Resource"] = [api_arns.get(arn, arn) for arn in statement["Resource"]]
         resource["policy"] = json.dumps(policy)
@@ -290,35 +272,29 @@ def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     Every operation is handled alike, so a HEAD route gets its GET twin's integration and cache keys.
     """
     swagger = json.loads(template["locals"]["chalice_api_swagger"])
-    api_invoke_arn = "${aws_lambda_function.api_handler.invoke_arn}"
-    rewired = 0
+    if API_INVOKE_ARN not in template["locals"]["chalice_api_swagger"]:
+        raise ExportError("no API integration invokes aws_lambda_function.api_handler")
     for path, operations in swagger["paths"].items():
-        for method, operation in operations.items():
-            if method == "parameters":
-                continue
-            declared = [*operations.get("parameters", []), *operation.get("parameters", [])]
-            path_parameters = [parameter["name"] for parameter in declared if parameter.get("in") == "path"]
+        query = ROUTE_QUERY_PARAMETERS.get(path, [])
+        for operation in operations.values():
+            declared = operation.get("parameters", [])
+            path_parameters = [parameter["name"] for parameter in declared if parameter["in"] == "path"]
             integration = operation["x-amazon-apigateway-integration"]
-            if integration.get("uri") == api_invoke_arn:
+            if integration.get("uri") == API_INVOKE_ARN:
                 integration["uri"] = "${local.api_invoke_arn}"
-                rewired += 1
-            query = ROUTE_QUERY_PARAMETERS.get(path, ())
             operation["parameters"] = [
-                *operation.get("parameters", []),
+                *declared,
                 *({"name": name, "in": "query", "required": False, "type": "string"} for name in query),
             ]
             integration["cacheKeyParameters"] = [
                 *(f"method.request.path.{name}" for name in path_parameters),
                 *(f"method.request.querystring.{name}" for name in query),
             ]
-    if rewired == 0:
-        raise ExportError("no API integration invokes aws_lambda_function.api_handler")
     template["locals"]["chalice_api_swagger"] = json.dumps(swagger)
-    template["locals"]["chalice_api_swagger_with_api_keys"] = json.dumps(with_api_keys(swagger))
 
     rest_api = _resources(template, "aws_api_gateway_rest_api")["rest_api"]
     rest_api["name"] = facts["name_prefix"]
-    # infra/terraform/api_keys.tf picks the body: with or without API keys (var.api_keys_required).
+    # infra/terraform/api_keys.tf picks the body: Chalice's, or the same with API keys (var.api_keys_required).
     rest_api["body"] = "${local.api_body}"
     rest_api["lifecycle"] = {"create_before_destroy": True}
 
@@ -340,73 +316,22 @@ def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     for resource in (rest_api, deployment, permission):
         resource["count"] = REST_ONLY
 
-    # The active front door's URL (infra/terraform/http_api.tf): REST's stage or the HTTP API's.
-    template["output"]["EndpointURL"] = {"value": "${local.api_endpoint_url}"}
-    template["output"]["RestAPIId"] = {"value": "${one(aws_api_gateway_rest_api.rest_api[*].id)}"}
-
-
-def with_api_keys(swagger: dict[str, Any]) -> dict[str, Any]:
-    """The API body with an API key required on every operation but OPTIONS (var.api_keys_required)."""
-    keyed = copy.deepcopy(swagger)
-    keyed["x-amazon-apigateway-api-key-source"] = "HEADER"
-    keyed.setdefault("securityDefinitions", {})[API_KEY_SCHEME] = {
-        "type": "apiKey",
-        "name": API_KEY_HEADER,
-        "in": "header",
-    }
-    for operations in keyed["paths"].values():
-        for method, operation in operations.items():
-            if method not in KEYLESS_METHODS:
-                operation["security"] = [{API_KEY_SCHEME: []}]
-    return keyed
-
 
 def pass_cors_origins(template: dict[str, Any], stage: str) -> None:
     """The API function reads its CORS origins from var.cors_allowed_origins, so each stage sets them in one place."""
-    config = json.loads(CHALICE_CONFIG.read_text())
-    environments = [config.get("environment_variables", {}), config["stages"][stage].get("environment_variables", {})]
-    if any("CORS_ALLOWED_ORIGINS" in environment for environment in environments):
+    variables = _environment(_resources(template, "aws_lambda_function")[API_FUNCTION])
+    if "CORS_ALLOWED_ORIGINS" in variables:
         raise ExportError(
             f"stage {stage!r} sets CORS_ALLOWED_ORIGINS in .chalice/config.json: set cors_allowed_origins in "
             f"infra/terraform/stages/{stage}.json instead, which the export passes to the function"
         )
-    api = _resources(template, "aws_lambda_function")[API_FUNCTION]
-    api.setdefault("environment", {}).setdefault("variables", {})["CORS_ALLOWED_ORIGINS"] = (
-        '${join(",", var.cors_allowed_origins)}'
-    )
+    variables["CORS_ALLOWED_ORIGINS"] = '${join(",", var.cors_allowed_origins)}'
 
 
 def rename_schedules(template: dict[str, Any], facts: dict[str, Any]) -> None:
     """Chalice names rules `<function>-event`, so two stages in one account would overwrite each other's rule."""
-    for key, rule in template["resource"].get("aws_cloudwatch_event_rule", {}).items():
+    for rule in template["resource"].get("aws_cloudwatch_event_rule", {}).values():
         rule["name"] = f"{facts['name_prefix']}-{rule['name']}"
-        if not rule.get("description"):
-            rule["description"] = f"{facts['name_prefix']}: schedule of {key}"
-
-
-def contract_locals(swagger: dict[str, Any]) -> dict[str, Any]:
-    """The HTTP API's route keys and CloudFront's cache-key parameters, from chalicelib/contract.py.
-
-    The contract must match what Chalice serves (GET, HEAD, and OPTIONS for CORS preflights): the HTTP
-    API declares each route and method on its own (infra/terraform/http_api.tf), because Chalice routes on
-    requestContext.resourcePath, which a `$default` or `{proxy+}` route would fill with the same path.
-    """
-    served = {
-        (method.upper(), path)
-        for path, operations in swagger["paths"].items()
-        for method in operations
-        if method != "parameters"
-    }
-    declared = {(method, path) for path in ROUTES for method in ROUTE_METHODS}
-    if served != declared:
-        raise ExportError(
-            "chalicelib/contract.py and app.py disagree on the routes: "
-            f"only in app.py {sorted(served - declared)}, only in the contract {sorted(declared - served)}"
-        )
-    return {
-        "contract_route_keys": sorted(f"{method} {path}" for method, path in declared),
-        "contract_query_parameters": sorted({name for route in ROUTES.values() for name in route.query_parameters}),
-    }
 
 
 def postprocess(raw: dict[str, Any], stage: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -415,16 +340,11 @@ def postprocess(raw: dict[str, Any], stage: str) -> tuple[dict[str, Any], dict[s
     facts = stage_facts(template, stage)
     remove_obsolete_blocks(template)
     rewrite_functions(template, facts)
-    guard_layers(template)
     rewrite_policies(template)
     rewrite_api(template, facts)
     pass_cors_origins(template, stage)
     rename_schedules(template, facts)
     return template, facts
-
-
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    path.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def _clear_generated(out: Path) -> None:
@@ -433,48 +353,39 @@ def _clear_generated(out: Path) -> None:
             path.unlink()
 
 
-def _copy_terraform(source: Path, out: Path) -> None:
+def _copy_terraform(source: Path, out: Path, backend_file: Path | None) -> None:
+    """Replaces what an earlier export wrote in `out` with the HCL of `source` and the user's backend file."""
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_generated(out)
     for path in sorted(source.iterdir()):
         if path.is_file() and path.name.endswith(INFRA_SUFFIXES):
             shutil.copy2(path, out / path.name)
+    if backend_file is not None:
+        shutil.copy2(backend_file, out / "backend.tf")
 
 
 def export(stage: str, out: Path, backend_file: Path | None = None, project: Path = ROOT) -> Path:
     """Writes the stage's Terraform directory to `out` and returns it (`project`: a copy of the app, for tests)."""
     settings = stage_file(stage)
+    if clash := {CHALICE_FILE, STAGE_FILE, TFVARS_FILE} & {path.name for path in INFRA.iterdir()}:
+        raise ExportError(f"infra/terraform/ must not hold {', '.join(sorted(clash))}: the export writes them")
     with tempfile.TemporaryDirectory(prefix=f"chalice-tf-{stage}-") as work:
         package = Path(work) / "package"
         run_chalice_package(stage, package, project)
         template, facts = postprocess(json.loads((package / CHALICE_FILE).read_text()), stage)
-        out.mkdir(parents=True, exist_ok=True)
-        _clear_generated(out)
-        shutil.copy2(package / DEPLOYMENT_ZIP, out / DEPLOYMENT_ZIP)
-        if template.get("resource", {}).get("aws_lambda_layer_version"):
-            shutil.copy2(package / LAYER_ZIP, out / LAYER_ZIP)
-    generated = {CHALICE_FILE, STAGE_FILE, CONTRACT_FILE, TFVARS_FILE}
-    if clash := generated & {path.name for path in INFRA.iterdir()}:
-        raise ExportError(f"infra/terraform/ must not hold {', '.join(sorted(clash))}: the export writes them")
-    _copy_terraform(INFRA, out)
+        _copy_terraform(INFRA, out, backend_file)
+        for archive in (DEPLOYMENT_ZIP, LAYER_ZIP):
+            if (package / archive).exists():
+                shutil.copy2(package / archive, out / archive)
     shutil.copy2(settings, out / TFVARS_FILE)
-    _write_json(out / CHALICE_FILE, template)
-    _write_json(out / STAGE_FILE, {"locals": facts})
-    _write_json(out / CONTRACT_FILE, {"locals": contract_locals(json.loads(template["locals"]["chalice_api_swagger"]))})
-    if backend_file is not None:
-        shutil.copy2(backend_file, out / "backend.tf")
+    (out / CHALICE_FILE).write_text(json.dumps(template, indent=2) + "\n")
+    (out / STAGE_FILE).write_text(json.dumps({"locals": facts}, indent=2) + "\n")
     return out
 
 
 def export_bootstrap(out: Path, backend_file: Path | None = None) -> Path:
-    """Writes the account-level Terraform (infra/bootstrap/) to `out` and returns it.
-
-    Copied out rather than applied in place so its state lands next to the stage exports (build/ is
-    git-ignored) and can take the same backend file.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_generated(out)
-    _copy_terraform(BOOTSTRAP, out)
-    if backend_file is not None:
-        shutil.copy2(backend_file, out / "backend.tf")
+    """Writes infra/bootstrap/ to `out`, so its state lands beside the stages' and takes a backend file alike."""
+    _copy_terraform(BOOTSTRAP, out, backend_file)
     return out
 
 
@@ -482,27 +393,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--stage", default="prod", help="Chalice stage to export (default: prod)")
-    target.add_argument(
-        "--bootstrap",
-        action="store_true",
-        help="export the account-level API Gateway logging role instead (once per account and region)",
-    )
+    target.add_argument("--bootstrap", action="store_true", help="export the account-wide infra/bootstrap/ instead")
     parser.add_argument("--out", type=Path, help="output directory (default: build/terraform-<stage|bootstrap>)")
     parser.add_argument("--backend-file", type=Path, help="an HCL backend block to copy in as backend.tf")
     arguments = parser.parse_args(argv)
-    if arguments.bootstrap:
-        out = arguments.out or ROOT / "build" / "terraform-bootstrap"
-        export_bootstrap(out, arguments.backend_file)
-        print(f"Account-level Terraform written to {out}.")
-        print(f"Next: cd {out} && terraform init && terraform apply")
-        return 0
-    out = arguments.out or ROOT / "build" / f"terraform-{arguments.stage}"
+    out = arguments.out or ROOT / "build" / f"terraform-{'bootstrap' if arguments.bootstrap else arguments.stage}"
     try:
-        export(arguments.stage, out, arguments.backend_file)
+        if arguments.bootstrap:
+            export_bootstrap(out, arguments.backend_file)
+        else:
+            export(arguments.stage, out, arguments.backend_file)
     except ExportError as error:
         print(f"export failed: {error}", file=sys.stderr)
         return 1
-    print(f"Terraform for stage {arguments.stage!r} written to {out}.")
+    what = "Account-level Terraform" if arguments.bootstrap else f"Terraform for stage {arguments.stage!r}"
+    print(f"{what} written to {out}.")
     print(f"Next: cd {out} && terraform init && terraform apply")
     return 0
 

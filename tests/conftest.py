@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_stack import LOCAL_AWS_ENVIRONMENT
+from scripts.harness.local_stack import LOCAL_AWS_ENVIRONMENT
 
 UNIT_DIRECTORY = Path(__file__).resolve().parent / "unit"
 

@@ -26,8 +26,8 @@ locals {
 resource "aws_iam_role" "api_gateway_cloudwatch" {
   # IAM names are global but the setting is regional, so the region is in the name: one bootstrap per region can
   # coexist.
-  name               = "apigateway-cloudwatch-logs-${data.aws_region.current.name}"
-  description        = "Lets API Gateway write access and execution logs in ${data.aws_region.current.name} (account-level setting)."
+  name               = "apigateway-cloudwatch-logs-${data.aws_region.current.id}"
+  description        = "Lets API Gateway write access and execution logs in ${data.aws_region.current.id} (account-level setting)."
   assume_role_policy = jsonencode(local.api_gateway_cloudwatch_assume_role_policy)
 }
 

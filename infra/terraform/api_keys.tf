@@ -1,11 +1,21 @@
 # API keys with a usage plan per client (var.api_clients): a daily quota and a steady rate and burst on the
-# REST stage. With var.api_keys_required the REST API serves the body whose GET and HEAD operations require an
-# api_key (local.api_body below; OPTIONS stays open for CORS preflights). An HTTP API has no usage plans:
-# terraform_data.edge_options (waf.tf) refuses the combinations that cannot work.
+# REST stage. With var.api_keys_required the REST API serves Chalice's body with an api_key required on every
+# operation but OPTIONS (local.api_body below), which a browser sends without a key as a CORS preflight. An HTTP
+# API has no usage plans: terraform_data.edge_options (waf.tf) refuses the combinations that cannot work.
 
 locals {
-  # Both bodies come from Chalice's routes (chalice.tf.json); the export adds the keyed one.
-  api_body    = var.api_keys_required ? local.chalice_api_swagger_with_api_keys : local.chalice_api_swagger
+  chalice_api = jsondecode(local.chalice_api_swagger)
+  chalice_api_with_api_keys = merge(local.chalice_api, {
+    "x-amazon-apigateway-api-key-source" = "HEADER"
+    securityDefinitions                  = { api_key = { type = "apiKey", name = "x-api-key", in = "header" } }
+    paths = {
+      for path, operations in local.chalice_api.paths : path => merge(operations, {
+        for method, operation in operations : method => merge(operation, { security = [{ api_key = [] }] })
+        if method != "options"
+      })
+    }
+  })
+  api_body    = var.api_keys_required ? jsonencode(local.chalice_api_with_api_keys) : local.chalice_api_swagger
   api_clients = var.api_keys_required && var.api_type == "REST" ? var.api_clients : {}
   usage_plan_stage = {
     api_id = one(aws_api_gateway_rest_api.rest_api[*].id)

@@ -1,7 +1,7 @@
 # Optional CloudFront in front of the active API (var.cloudfront_enabled). The cache policy honours the API's
 # Cache-Control (min and default TTL 0: no-store answers and answers without Cache-Control are never cached; max
-# TTL bounds the rest), keys on the contract's query parameters only (contract.tf.json, generated from
-# chalicelib/contract.py), on no header unless CORS answers depend on the caller's Origin (cors_allowed_origins
+# TTL bounds the rest), keys on the contract's query parameters only (local.api_query_parameters in
+# stage.tf.json, generated from chalicelib/contract.py), on no header unless CORS answers depend on the caller's Origin (cors_allowed_origins
 # lists origins, not "*": then Origin), and compresses. WAF at the edge is local.cloudfront_web_acl_arn (a
 # CLOUDFRONT-scoped web ACL, null when off): the only WAF an HTTP API can have.
 
@@ -59,7 +59,7 @@ resource "aws_cloudfront_cache_policy" "api" {
     query_strings_config {
       query_string_behavior = "whitelist"
       query_strings {
-        items = local.contract_query_parameters
+        items = local.api_query_parameters
       }
     }
   }
@@ -87,7 +87,7 @@ resource "aws_cloudfront_cache_policy" "api_cors" {
     query_strings_config {
       query_string_behavior = "whitelist"
       query_strings {
-        items = local.contract_query_parameters
+        items = local.api_query_parameters
       }
     }
   }

@@ -1,6 +1,7 @@
 # Gradual traffic shifting with automatic rollback: CodeDeploy moves the `live` alias from the version it serves
-# to the version an apply published (scripts/deploy.py, `make deploy`). Terraform creates the alias once and
-# then ignores its version and weights (lambda.tf), so the two never fight over it.
+# to the version an apply published (scripts/operations/deploy.py, `make deploy`). Its BeforeAllowTraffic and
+# AfterAllowTraffic hooks (chalicelib/deploy_hooks.py) check the new version; a hook's Failed rolls back.
+# Terraform creates the alias once and then ignores its version and weights (lambda.tf), so the two never fight.
 
 resource "aws_codedeploy_app" "api" {
   name             = local.name_prefix
@@ -16,7 +17,7 @@ resource "aws_iam_role" "codedeploy" {
 resource "aws_iam_role_policy" "codedeploy" {
   name   = "${local.name_prefix}-codedeploy"
   role   = aws_iam_role.codedeploy.id
-  policy = "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"ReadTheAlarmsThatStopADeployment\", \"Effect\": \"Allow\", \"Action\": [\"cloudwatch:DescribeAlarms\"], \"Resource\": [\"${aws_cloudwatch_metric_alarm.api_5xx.arn}\", \"${aws_cloudwatch_metric_alarm.api_function_errors.arn}\", \"${aws_cloudwatch_metric_alarm.api_latency_p99.arn}\"]}, {\"Sid\": \"ShiftTheLiveAliasOfTheApiFunction\", \"Effect\": \"Allow\", \"Action\": [\"lambda:GetAlias\", \"lambda:GetProvisionedConcurrencyConfig\", \"lambda:UpdateAlias\"], \"Resource\": [\"${aws_lambda_function.api_handler.arn}\", \"${aws_lambda_function.api_handler.arn}:*\"]}]}"
+  policy = "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"ReadTheAlarmsThatStopADeployment\", \"Effect\": \"Allow\", \"Action\": [\"cloudwatch:DescribeAlarms\"], \"Resource\": [\"${aws_cloudwatch_metric_alarm.api_5xx.arn}\", \"${aws_cloudwatch_metric_alarm.api_function_errors.arn}\", \"${aws_cloudwatch_metric_alarm.api_latency_p99.arn}\"]}, {\"Sid\": \"ShiftTheLiveAliasOfTheApiFunction\", \"Effect\": \"Allow\", \"Action\": [\"lambda:GetAlias\", \"lambda:GetProvisionedConcurrencyConfig\", \"lambda:UpdateAlias\"], \"Resource\": [\"${aws_lambda_function.api_handler.arn}\", \"${aws_lambda_function.api_handler.arn}:*\"]}, {\"Sid\": \"InvokeTheDeploymentHooks\", \"Effect\": \"Allow\", \"Action\": [\"lambda:InvokeFunction\"], \"Resource\": [\"${aws_lambda_function.before_allow_traffic.arn}\", \"${aws_lambda_function.after_allow_traffic.arn}\"]}]}"
 }
 
 resource "aws_codedeploy_deployment_group" "api" {
@@ -63,4 +64,14 @@ output "codedeploy_application_name" {
 
 output "codedeploy_deployment_group_name" {
   value = aws_codedeploy_deployment_group.api.deployment_group_name
+}
+
+output "before_allow_traffic_hook_name" {
+  description = "The function make deploy names as the AppSpec's BeforeAllowTraffic hook (chalicelib/deploy_hooks.py)."
+  value       = aws_lambda_function.before_allow_traffic.function_name
+}
+
+output "after_allow_traffic_hook_name" {
+  description = "The function make deploy names as the AppSpec's AfterAllowTraffic hook (chalicelib/deploy_hooks.py)."
+  value       = aws_lambda_function.after_allow_traffic.function_name
 }

@@ -1,7 +1,7 @@
 # The HTTP API front door (var.api_type = "HTTP"): payload format 1.0 to the same `live` alias, throttling and
-# JSON access logs on the $default stage. One route per route and method of chalicelib/contract.py
-# (local.contract_route_keys, which the export writes into contract.tf.json): Chalice routes on
-# requestContext.resourcePath, so a $default or {proxy+} route would break routing. What it gives up against
+# JSON access logs on the $default stage. One route per path and method Chalice serves (local.api_route_keys,
+# which the export writes into stage.tf.json): Chalice routes on requestContext.resourcePath, so a $default or
+# {proxy+} route would break routing. What it gives up against
 # REST: docs/decisions/0005-rest-api-not-http-api.md.
 
 locals {
@@ -87,7 +87,7 @@ resource "aws_lambda_permission" "http_api_invoke" {
 }
 
 resource "aws_apigatewayv2_route" "contract" {
-  for_each           = var.api_type == "HTTP" ? toset(local.contract_route_keys) : toset([])
+  for_each           = var.api_type == "HTTP" ? toset(local.api_route_keys) : toset([])
   api_id             = aws_apigatewayv2_api.http[0].id
   route_key          = each.value
   target             = "integrations/${aws_apigatewayv2_integration.live[0].id}"

@@ -1,4 +1,4 @@
-# Alarms, their SNS topic, the KMS key for logs and the topic, and the operator's dashboard.
+# Alarms (their severity topics are in paging.tf), the KMS key for logs and the topic, and the operator's dashboard.
 
 locals {
   observability_key_policy = {
@@ -79,8 +79,10 @@ resource "aws_sns_topic_subscription" "alarm_email" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_function_errors" {
+  # A count, and a ticket rather than a page: CodeDeploy's deployment group rolls back on this alarm
+  # (codedeploy.tf), where one crash of the new version should stop the shift. Users are paged through the SLO.
   alarm_name        = "${local.name_prefix}-api-function-errors"
-  alarm_description = "The API function crashed or timed out (handled errors are 5XX answers, not Lambda errors)."
+  alarm_description = "TICKET: The API function crashed or timed out at least once in 5 minutes (handled errors are 5XX answers, not Lambda errors); during a deploy it also rolls the deploy back. Runbook: ${local.alarm_runbook}api-function-errors"
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
   dimensions = {
@@ -92,14 +94,14 @@ resource "aws_cloudwatch_metric_alarm" "api_function_errors" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_function_throttles" {
   alarm_name        = "${local.name_prefix}-api-function-throttles"
-  alarm_description = "Invocations of the API function were throttled: reserved concurrency is exhausted."
+  alarm_description = "TICKET: Invocations of the API function were throttled: reserved concurrency is exhausted (the throttled requests also count against the availability SLO). Runbook: ${local.alarm_runbook}api-function-throttles"
   namespace         = "AWS/Lambda"
   metric_name       = "Throttles"
   dimensions = {
@@ -111,14 +113,14 @@ resource "aws_cloudwatch_metric_alarm" "api_function_throttles" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_function_duration_p99" {
   alarm_name        = "${local.name_prefix}-api-function-duration-p99"
-  alarm_description = "p99 duration of the API function is above its threshold for 2 of 3 periods."
+  alarm_description = "TICKET: p99 duration of the API function is above ${var.lambda_duration_p99_alarm_threshold_ms} ms for 2 of 3 periods. Runbook: ${local.alarm_runbook}api-function-duration-p99"
   namespace         = "AWS/Lambda"
   metric_name       = "Duration"
   dimensions = {
@@ -130,14 +132,14 @@ resource "aws_cloudwatch_metric_alarm" "api_function_duration_p99" {
   threshold           = var.lambda_duration_p99_alarm_threshold_ms
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   extended_statistic  = "p99"
 }
 
 resource "aws_cloudwatch_metric_alarm" "warm_up_function_errors" {
   alarm_name        = "${local.name_prefix}-warm-up-function-errors"
-  alarm_description = "The warm-up function itself failed twice in a row."
+  alarm_description = "TICKET: The warm-up function itself failed twice in a row. Runbook: ${local.alarm_runbook}warm-up"
   namespace         = "AWS/Lambda"
   metric_name       = "Errors"
   dimensions = {
@@ -149,14 +151,14 @@ resource "aws_cloudwatch_metric_alarm" "warm_up_function_errors" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   alarm_name          = "${local.name_prefix}-api-5xx"
-  alarm_description   = "API Gateway answered 5XX more often than the threshold in 5 minutes."
+  alarm_description   = "TICKET: API Gateway answered more than ${var.api_5xx_alarm_threshold} 5XX in 5 minutes: the early sign at low traffic, below the burn-rate alerts' minimum requests. Runbook: ${local.alarm_runbook}api-5xx"
   namespace           = "AWS/ApiGateway"
   metric_name         = local.api_metrics.errors_5xx
   dimensions          = local.api_metrics.dimensions
@@ -166,14 +168,14 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   threshold           = var.api_5xx_alarm_threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "api_latency_p99" {
   alarm_name          = "${local.name_prefix}-api-latency-p99"
-  alarm_description   = "p99 latency at API Gateway is above its threshold for 2 of 3 periods."
+  alarm_description   = "TICKET: p99 latency at API Gateway is above ${var.api_latency_p99_alarm_threshold_ms} ms for 2 of 3 periods. Runbook: ${local.alarm_runbook}api-latency-p99"
   namespace           = "AWS/ApiGateway"
   metric_name         = local.api_metrics.latency
   dimensions          = local.api_metrics.dimensions
@@ -183,14 +185,14 @@ resource "aws_cloudwatch_metric_alarm" "api_latency_p99" {
   threshold           = var.api_latency_p99_alarm_threshold_ms
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   extended_statistic  = "p99"
 }
 
 resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
   alarm_name        = "${local.name_prefix}-dynamodb-throttles"
-  alarm_description = "DynamoDB throttled Scan requests on the scores table."
+  alarm_description = "TICKET: DynamoDB throttled Scan requests on the scores table. Runbook: ${local.alarm_runbook}dynamodb-throttles"
   namespace         = "AWS/DynamoDB"
   metric_name       = "ThrottledRequests"
   dimensions = {
@@ -203,14 +205,14 @@ resource "aws_cloudwatch_metric_alarm" "dynamodb_throttles" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "stale_responses" {
   alarm_name        = "${local.name_prefix}-stale-responses"
-  alarm_description = "The API served stale snapshots: DynamoDB reads are failing (X-Cache: STALE)."
+  alarm_description = "TICKET: The API served stale snapshots: DynamoDB reads are failing (X-Cache: STALE). Runbook: ${local.alarm_runbook}stale-responses"
   namespace         = local.metrics_namespace
   metric_name       = "CacheStale"
   dimensions = {
@@ -222,14 +224,14 @@ resource "aws_cloudwatch_metric_alarm" "stale_responses" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "skipped_items" {
   alarm_name        = "${local.name_prefix}-skipped-items"
-  alarm_description = "The table holds rows the API cannot parse: they are left out of every answer (SkippedItems). Runbook: docs/operations.md, section <prefix>-skipped-items."
+  alarm_description = "TICKET: The table holds rows the API cannot parse: they are left out of every answer (SkippedItems). Runbook: ${local.alarm_runbook}skipped-items"
   namespace         = local.metrics_namespace
   metric_name       = "SkippedItems"
   dimensions = {
@@ -241,14 +243,14 @@ resource "aws_cloudwatch_metric_alarm" "skipped_items" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_metric_alarm" "warm_up_failures" {
   alarm_name        = "${local.name_prefix}-warm-up-failures"
-  alarm_description = "Warm-up pings to the API function failed in two consecutive runs."
+  alarm_description = "TICKET: Warm-up pings to the API function failed in two consecutive runs. Runbook: ${local.alarm_runbook}warm-up"
   namespace         = local.metrics_namespace
   metric_name       = "WarmupFailures"
   dimensions = {
@@ -260,8 +262,8 @@ resource "aws_cloudwatch_metric_alarm" "warm_up_failures" {
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "Sum"
 }
 
@@ -271,7 +273,7 @@ resource "aws_cloudwatch_metric_alarm" "warm_up_stopped" {
   # disabled or deleted rule, a missing permission, or a warmer that dies before it reports.
   count             = local.warmup_concurrency > 0 ? 1 : 0
   alarm_name        = "${local.name_prefix}-warm-up-stopped"
-  alarm_description = "The warm-up schedule has not run for 15 minutes: the API function is no longer kept warm."
+  alarm_description = "TICKET: The warm-up schedule has not run for 15 minutes: the API function is no longer kept warm. Runbook: ${local.alarm_runbook}warm-up-stopped"
   namespace         = local.metrics_namespace
   metric_name       = "WarmupInvocations"
   dimensions = {
@@ -283,32 +285,9 @@ resource "aws_cloudwatch_metric_alarm" "warm_up_stopped" {
   threshold           = 1
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   statistic           = "SampleCount"
-}
-
-resource "aws_cloudwatch_metric_alarm" "provisioned_concurrency_spillover" {
-  # Same condition as aws_lambda_provisioned_concurrency_config.live: without provisioned concurrency there is
-  # nothing to spill over from.
-  count             = var.enable_live_alias && var.provisioned_concurrency > 0 ? 1 : 0
-  alarm_name        = "${local.name_prefix}-provisioned-concurrency-spillover"
-  alarm_description = "Requests to the live alias outran its provisioned concurrency and ran on on-demand (possibly cold) containers in 2 of 3 periods: raise provisioned_concurrency."
-  namespace         = "AWS/Lambda"
-  metric_name       = "ProvisionedConcurrencySpilloverInvocations"
-  dimensions = {
-    FunctionName = aws_lambda_function.api_handler.function_name
-    Resource     = "${aws_lambda_function.api_handler.function_name}:${local.live_alias_name}"
-  }
-  period              = 300
-  evaluation_periods  = 3
-  datapoints_to_alarm = 2
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-  statistic           = "Sum"
 }
 
 resource "aws_cloudwatch_dashboard" "service" {

@@ -1,3 +1,13 @@
+output "EndpointURL" {
+  description = "The active front door's own URL (REST: .../api; HTTP: no stage path), which the deploy's smoke test checks uncached."
+  value       = local.api_endpoint_url
+}
+
+output "RestAPIId" {
+  description = "Chalice's REST API; null when api_type is HTTP."
+  value       = one(aws_api_gateway_rest_api.rest_api[*].id)
+}
+
 output "api_function_name" {
   value = aws_lambda_function.api_handler.function_name
 }

@@ -76,7 +76,7 @@ resource "aws_appautoscaling_scheduled_action" "business_hours_end" {
 
 resource "aws_cloudwatch_metric_alarm" "api_function_concurrency" {
   alarm_name        = "${local.name_prefix}-api-function-concurrency"
-  alarm_description = "The API function ran at ${var.concurrency_alarm_threshold_percent} % or more of its reserved concurrency (${aws_lambda_function.api_handler.reserved_concurrent_executions}) in 3 of 5 minutes: throttling is next. Runbook: docs/operations.md."
+  alarm_description = "TICKET: The API function ran at ${var.concurrency_alarm_threshold_percent} % or more of its reserved concurrency (${aws_lambda_function.api_handler.reserved_concurrent_executions}) in 3 of 5 minutes: throttling is next. Runbook: ${local.alarm_runbook}api-function-concurrency"
   metric_query {
     id          = "concurrency"
     return_data = false
@@ -101,8 +101,8 @@ resource "aws_cloudwatch_metric_alarm" "api_function_concurrency" {
   threshold           = var.concurrency_alarm_threshold_percent
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
   lifecycle {
     precondition {
       condition     = aws_lambda_function.api_handler.reserved_concurrent_executions > 0
@@ -116,7 +116,7 @@ resource "aws_cloudwatch_metric_alarm" "provisioned_concurrency_spillover_ratio"
   # off hours: then nothing is published as spillover and the share is 0).
   count             = var.enable_live_alias && (var.provisioned_concurrency > 0 || var.provisioned_concurrency_schedule_enabled) ? 1 : 0
   alarm_name        = "${local.name_prefix}-provisioned-concurrency-spillover-ratio"
-  alarm_description = "Over ${var.provisioned_concurrency_spillover_alarm_threshold_percent} % of the live alias's invocations ran beyond its provisioned concurrency for 15 minutes (checked only when a 5-minute period has at least ${var.ratio_alarm_min_requests} invocations). Runbook: docs/operations.md."
+  alarm_description = "TICKET: Over ${var.provisioned_concurrency_spillover_alarm_threshold_percent} % of the live alias's invocations ran beyond its provisioned concurrency for 15 minutes (checked only when a 5-minute period has at least ${var.ratio_alarm_min_requests} invocations). Runbook: ${local.alarm_runbook}provisioned-concurrency-spillover-ratio"
   metric_query {
     id          = "invocations"
     return_data = false
@@ -156,6 +156,6 @@ resource "aws_cloudwatch_metric_alarm" "provisioned_concurrency_spillover_ratio"
   threshold           = var.provisioned_concurrency_spillover_alarm_threshold_percent
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
 }

@@ -1,6 +1,7 @@
 # Service level objectives and their multi-window, multi-burn-rate alerts (Google SRE workbook, chapter 5), plus
-# the cache-hit ratio alarm. Every API metric comes from local.api_metrics (api_metrics.tf), so the same
-# alarms work for a REST and an HTTP API. The count alarms in observability.tf stay: they catch what a
+# the cache-hit ratio alarm. Availability counts a 5xx and a 429 from the stage's throttle as failed (paging.tf).
+# Every API metric comes from local.api_metrics (api_metrics.tf), so the same alarms work for a REST and an HTTP
+# API. The count alarms in observability.tf stay: they catch what a
 # ratio misses at low traffic. Burn rate = the error rate over a window / the error budget (1 - target). A burn
 # rate of 1 spends exactly the budget in the SLO period; the thresholds are the workbook's: the share of the
 # 30-day budget an alert tolerates spending within its long window, so burn_rate = share x period / long window
@@ -72,12 +73,13 @@ locals {
       label   = "6 h"
     }
   }
-  slo_page_topic_arn      = aws_sns_topic.alarms.arn
-  slo_ticket_topic_arn    = var.slo_ticket_topic_arn != "" ? var.slo_ticket_topic_arn : aws_sns_topic.alarms.arn
+  slo_page_topic_arn      = local.alarm_topic_arns.page
+  slo_ticket_topic_arn    = var.slo_ticket_topic_arn != "" ? var.slo_ticket_topic_arn : local.alarm_topic_arns.ticket
   slo_api_dimension_pairs = flatten([for name, value in local.api_metrics.dimensions : [name, value]])
   slo_dashboard_metrics = {
     requests      = concat([local.api_metrics.namespace, local.api_metrics.requests], local.slo_api_dimension_pairs, [{ id = "requests", stat = "Sum", visible = false }])
     errors        = concat([local.api_metrics.namespace, local.api_metrics.errors_5xx], local.slo_api_dimension_pairs, [{ id = "errors", stat = "Sum", visible = false }])
+    throttled     = [local.access_log_metrics_namespace, "StageThrottledRequests", { id = "throttled", stat = "Sum", visible = false }]
     within        = concat([local.api_metrics.namespace, local.api_metrics.latency], local.slo_api_dimension_pairs, [{ id = "within", stat = "PR(:${var.slo_latency_threshold_ms})", label = "% of requests within ${var.slo_latency_threshold_ms} ms (target ${var.slo_latency_target_percent})" }])
     within_hidden = concat([local.api_metrics.namespace, local.api_metrics.latency], local.slo_api_dimension_pairs, [{ id = "within", stat = "PR(:${var.slo_latency_threshold_ms})", visible = false }])
   }
@@ -96,17 +98,18 @@ locals {
         metrics = [
           local.slo_dashboard_metrics.requests,
           local.slo_dashboard_metrics.errors,
+          local.slo_dashboard_metrics.throttled,
           [
             {
               id         = "availability"
-              expression = "100 * (1 - FILL(errors, 0) / requests)"
-              label      = "% of requests without a 5xx (target ${var.slo_availability_target_percent})"
+              expression = "100 * (1 - (FILL(errors, 0) + FILL(throttled, 0)) / requests)"
+              label      = "% of requests without a 5xx or 429 (target ${var.slo_availability_target_percent})"
             },
           ],
           [
             {
               id         = "budget_left"
-              expression = "100 * (1 - 100 * FILL(errors, 0) / requests / (100 - ${var.slo_availability_target_percent}))"
+              expression = "100 * (1 - 100 * (FILL(errors, 0) + FILL(throttled, 0)) / requests / (100 - ${var.slo_availability_target_percent}))"
               label      = "% of the error budget left"
             },
           ],
@@ -162,11 +165,12 @@ locals {
         metrics = [
           local.slo_dashboard_metrics.requests,
           local.slo_dashboard_metrics.errors,
+          local.slo_dashboard_metrics.throttled,
           local.slo_dashboard_metrics.within_hidden,
           [
             {
               id         = "availability_burn"
-              expression = "100 * FILL(errors, 0) / requests / (100 - ${var.slo_availability_target_percent})"
+              expression = "100 * (FILL(errors, 0) + FILL(throttled, 0)) / requests / (100 - ${var.slo_availability_target_percent})"
               label      = "availability burn rate"
             },
           ],
@@ -191,7 +195,7 @@ resource "aws_cloudwatch_metric_alarm" "slo_availability_burn_rate" {
   # together.
   for_each          = local.slo_burn_rate_windows
   alarm_name        = "${local.name_prefix}-slo-availability-${each.key}"
-  alarm_description = "Burn rate of the availability SLO over ${each.value.label} above ${local.slo_burn_rates[each.value.alert]}x (the ${each.value.alert} alert's ${each.value.size} window). Notifies nobody by itself: see ${local.name_prefix}-slo-availability-page and -ticket."
+  alarm_description = "SILENT: Burn rate of the availability SLO over ${each.value.label} above ${local.slo_burn_rates[each.value.alert]}x (the ${each.value.alert} alert's ${each.value.size} window). Notifies nobody by itself: see ${local.name_prefix}-slo-availability-page and -ticket. Runbook: ${local.alarm_runbook}slo-burn-rate-alerts"
   metric_query {
     id          = "requests"
     return_data = false
@@ -215,8 +219,20 @@ resource "aws_cloudwatch_metric_alarm" "slo_availability_burn_rate" {
     }
   }
   metric_query {
+    # 429s from the stage's throttle, counted from the access log (paging.tf): REST's 4XXError cannot tell them
+    # from a 404 or a WAF block's 403.
+    id          = "throttled"
+    return_data = false
+    metric {
+      namespace   = local.access_log_metrics_namespace
+      metric_name = "StageThrottledRequests"
+      period      = each.value.seconds
+      stat        = "Sum"
+    }
+  }
+  metric_query {
     id          = "burn_rate"
-    expression  = "IF(requests >= ${var.slo_burn_rate_min_requests}, 100 * FILL(errors, 0) / requests / (100 - ${var.slo_availability_target_percent}), 0)"
+    expression  = "IF(requests >= ${var.slo_burn_rate_min_requests}, 100 * (FILL(errors, 0) + FILL(throttled, 0)) / requests / (100 - ${var.slo_availability_target_percent}), 0)"
     label       = "availability burn rate over ${each.value.label}"
     return_data = true
   }
@@ -232,7 +248,7 @@ resource "aws_cloudwatch_metric_alarm" "slo_latency_burn_rate" {
   # together.
   for_each          = local.slo_burn_rate_windows
   alarm_name        = "${local.name_prefix}-slo-latency-${each.key}"
-  alarm_description = "Burn rate of the latency SLO over ${each.value.label} above ${local.slo_burn_rates[each.value.alert]}x (the ${each.value.alert} alert's ${each.value.size} window). Notifies nobody by itself: see ${local.name_prefix}-slo-latency-page and -ticket."
+  alarm_description = "SILENT: Burn rate of the latency SLO over ${each.value.label} above ${local.slo_burn_rates[each.value.alert]}x (the ${each.value.alert} alert's ${each.value.size} window). Notifies nobody by itself: see ${local.name_prefix}-slo-latency-page and -ticket. Runbook: ${local.alarm_runbook}slo-burn-rate-alerts"
   metric_query {
     id          = "requests"
     return_data = false
@@ -270,7 +286,7 @@ resource "aws_cloudwatch_metric_alarm" "slo_latency_burn_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "cache_hit_ratio" {
   alarm_name        = "${local.name_prefix}-cache-hit-ratio"
-  alarm_description = "Under ${var.cache_hit_ratio_alarm_threshold_percent} % of snapshot lookups were cache hits for 15 minutes (checked only when a 5-minute period has at least ${var.ratio_alarm_min_requests} lookups): containers are churning or refreshes fail. Runbook: docs/operations.md."
+  alarm_description = "TICKET: Under ${var.cache_hit_ratio_alarm_threshold_percent} % of snapshot lookups were cache hits for 15 minutes (checked only when a 5-minute period has at least ${var.ratio_alarm_min_requests} lookups): containers are churning or refreshes fail. Runbook: ${local.alarm_runbook}cache-hit-ratio"
   metric_query {
     id          = "hit"
     return_data = false
@@ -327,13 +343,13 @@ resource "aws_cloudwatch_metric_alarm" "cache_hit_ratio" {
   threshold           = var.cache_hit_ratio_alarm_threshold_percent
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
 }
 
 resource "aws_cloudwatch_composite_alarm" "slo_availability_page" {
   alarm_name        = "${local.name_prefix}-slo-availability-page"
-  alarm_description = "PAGE: The availability SLO (${var.slo_availability_target_percent} % of API requests answered without a 5xx over 30 days) is burning its error budget at ${local.slo_burn_rates["page-fast"]}x or more over 1 h and 5 min, or ${local.slo_burn_rates["page-slow"]}x or more over 6 h and 30 min. Runbook: docs/operations.md, \"SLO burn-rate alerts\"."
+  alarm_description = "PAGE: The availability SLO (${var.slo_availability_target_percent} % of API requests answered without a 5xx or a throttling 429 over 30 days) is burning its error budget at ${local.slo_burn_rates["page-fast"]}x or more over 1 h and 5 min, or ${local.slo_burn_rates["page-slow"]}x or more over 6 h and 30 min. Runbook: ${local.alarm_runbook}slo-availability-page"
   alarm_rule        = "(ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["page-fast-1h"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["page-fast-5m"].alarm_name}\")) OR (ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["page-slow-6h"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["page-slow-30m"].alarm_name}\"))"
   alarm_actions     = [local.slo_page_topic_arn]
   ok_actions        = [local.slo_page_topic_arn]
@@ -341,7 +357,7 @@ resource "aws_cloudwatch_composite_alarm" "slo_availability_page" {
 
 resource "aws_cloudwatch_composite_alarm" "slo_availability_ticket" {
   alarm_name        = "${local.name_prefix}-slo-availability-ticket"
-  alarm_description = "TICKET: The availability SLO (${var.slo_availability_target_percent} % of API requests answered without a 5xx over 30 days) is burning its error budget at ${local.slo_burn_rates["ticket"]}x or more over 3 days and 6 h: at this rate the budget runs out within the 30 days. Runbook: docs/operations.md, \"SLO burn-rate alerts\"."
+  alarm_description = "TICKET: The availability SLO (${var.slo_availability_target_percent} % of API requests answered without a 5xx or a throttling 429 over 30 days) is burning its error budget at ${local.slo_burn_rates["ticket"]}x or more over 3 days and 6 h: at this rate the budget runs out within the 30 days. Runbook: ${local.alarm_runbook}slo-ticket"
   alarm_rule        = "(ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["ticket-3d"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_availability_burn_rate["ticket-6h"].alarm_name}\"))"
   alarm_actions     = [local.slo_ticket_topic_arn]
   ok_actions        = [local.slo_ticket_topic_arn]
@@ -349,7 +365,7 @@ resource "aws_cloudwatch_composite_alarm" "slo_availability_ticket" {
 
 resource "aws_cloudwatch_composite_alarm" "slo_latency_page" {
   alarm_name        = "${local.name_prefix}-slo-latency-page"
-  alarm_description = "PAGE: The latency SLO (${var.slo_latency_target_percent} % of API requests answered within ${var.slo_latency_threshold_ms} ms at API Gateway over 30 days) is burning its error budget at ${local.slo_burn_rates["page-fast"]}x or more over 1 h and 5 min, or ${local.slo_burn_rates["page-slow"]}x or more over 6 h and 30 min. Runbook: docs/operations.md, \"SLO burn-rate alerts\"."
+  alarm_description = "PAGE: The latency SLO (${var.slo_latency_target_percent} % of API requests answered within ${var.slo_latency_threshold_ms} ms at API Gateway over 30 days) is burning its error budget at ${local.slo_burn_rates["page-fast"]}x or more over 1 h and 5 min, or ${local.slo_burn_rates["page-slow"]}x or more over 6 h and 30 min. Runbook: ${local.alarm_runbook}slo-latency-page"
   alarm_rule        = "(ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["page-fast-1h"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["page-fast-5m"].alarm_name}\")) OR (ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["page-slow-6h"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["page-slow-30m"].alarm_name}\"))"
   alarm_actions     = [local.slo_page_topic_arn]
   ok_actions        = [local.slo_page_topic_arn]
@@ -357,7 +373,7 @@ resource "aws_cloudwatch_composite_alarm" "slo_latency_page" {
 
 resource "aws_cloudwatch_composite_alarm" "slo_latency_ticket" {
   alarm_name        = "${local.name_prefix}-slo-latency-ticket"
-  alarm_description = "TICKET: The latency SLO (${var.slo_latency_target_percent} % of API requests answered within ${var.slo_latency_threshold_ms} ms at API Gateway over 30 days) is burning its error budget at ${local.slo_burn_rates["ticket"]}x or more over 3 days and 6 h: at this rate the budget runs out within the 30 days. Runbook: docs/operations.md, \"SLO burn-rate alerts\"."
+  alarm_description = "TICKET: The latency SLO (${var.slo_latency_target_percent} % of API requests answered within ${var.slo_latency_threshold_ms} ms at API Gateway over 30 days) is burning its error budget at ${local.slo_burn_rates["ticket"]}x or more over 3 days and 6 h: at this rate the budget runs out within the 30 days. Runbook: ${local.alarm_runbook}slo-ticket"
   alarm_rule        = "(ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["ticket-3d"].alarm_name}\") AND ALARM(\"${aws_cloudwatch_metric_alarm.slo_latency_burn_rate["ticket-6h"].alarm_name}\"))"
   alarm_actions     = [local.slo_ticket_topic_arn]
   ok_actions        = [local.slo_ticket_topic_arn]

@@ -60,6 +60,16 @@ variable "provisioned_concurrency" {
   }
 }
 
+variable "source_commit" {
+  type        = string
+  default     = "unknown"
+  description = "The commit this apply deploys (CI: github.sha), sent in every response's X-Api-Version beside the Lambda version. In the function's environment, not its code, so the zip stays the same for the same code; a new value publishes a new version."
+  validation {
+    condition     = can(regex("^[0-9A-Za-z._+-]{1,64}$", var.source_commit))
+    error_message = "source_commit must be 1-64 characters of [0-9A-Za-z._+-], e.g. a git SHA."
+  }
+}
+
 variable "codedeploy_deployment_config" {
   type        = string
   default     = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
@@ -386,4 +396,56 @@ variable "api_keys_required" {
   type        = bool
   default     = false
   description = "Every GET and HEAD of the REST API requires the x-api-key header (OPTIONS stays open for CORS preflights). Goes with api_clients: each client gets a key and a usage plan."
+}
+
+variable "page_email_addresses" {
+  type        = list(string)
+  default     = []
+  description = "Email addresses subscribed to the PAGE topic (SLO burn-rate pages, API down). Each must confirm the subscription."
+}
+
+variable "page_https_endpoints" {
+  type        = list(string)
+  default     = []
+  description = "HTTPS endpoints subscribed to the PAGE topic: a pager's events URL (PagerDuty's or Opsgenie's CloudWatch integration), which confirms the subscription itself."
+  validation {
+    condition     = alltrue([for url in var.page_https_endpoints : startswith(url, "https://")])
+    error_message = "page_https_endpoints must be https:// URLs."
+  }
+}
+
+variable "ticket_email_addresses" {
+  type        = list(string)
+  default     = []
+  description = "Email addresses subscribed to the TICKET topic (every alarm that does not page)."
+}
+
+variable "ticket_https_endpoints" {
+  type        = list(string)
+  default     = []
+  description = "HTTPS endpoints subscribed to the TICKET topic: a ticket system's events URL."
+  validation {
+    condition     = alltrue([for url in var.ticket_https_endpoints : startswith(url, "https://")])
+    error_message = "ticket_https_endpoints must be https:// URLs."
+  }
+}
+
+variable "api_down_alarm_percent" {
+  type        = number
+  default     = 50
+  description = "Share (%) of requests failing (5xx or 429) in each of 3 consecutive minutes that pages as API down. 50 %: a fault most users feel, far above any burn the SLO alerts tolerate."
+  validation {
+    condition     = var.api_down_alarm_percent > 0 && var.api_down_alarm_percent <= 100
+    error_message = "api_down_alarm_percent must be in (0, 100]."
+  }
+}
+
+variable "api_down_min_requests" {
+  type        = number
+  default     = 20
+  description = "Requests a minute must hold before the API-down share counts: below it, 1 failure in 2 requests is noise, not an outage."
+  validation {
+    condition     = var.api_down_min_requests >= 1 && floor(var.api_down_min_requests) == var.api_down_min_requests
+    error_message = "api_down_min_requests must be a whole number >= 1."
+  }
 }

@@ -509,7 +509,7 @@ resource "aws_sns_topic_subscription" "edge_alarm_email" {
 resource "aws_cloudwatch_metric_alarm" "waf_blocked_requests" {
   count               = local.waf_regional_enabled ? 1 : 0
   alarm_name          = "${local.name_prefix}-waf-blocked-requests"
-  alarm_description   = "The web ACL blocked more than the threshold's share of requests in 5 minutes (at least 50): an attack being refused, or legitimate clients refused by a managed rule or the rate rule. docs/operations.md#edge-protection."
+  alarm_description   = "TICKET: The web ACL blocked more than ${var.waf_blocked_requests_alarm_percent} % of requests in 5 minutes (at least 50): an attack being refused, or legitimate clients refused by a managed rule or the rate rule. Runbook: ${local.alarm_runbook}waf-blocked-requests"
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.waf_blocked_requests_alarm_percent
   evaluation_periods  = 1
@@ -551,15 +551,15 @@ resource "aws_cloudwatch_metric_alarm" "waf_blocked_requests" {
       stat   = "Sum"
     }
   }
-  alarm_actions = [aws_sns_topic.alarms.arn]
-  ok_actions    = [aws_sns_topic.alarms.arn]
+  alarm_actions = [local.alarm_topic_arns.ticket]
+  ok_actions    = [local.alarm_topic_arns.ticket]
 }
 
 resource "aws_cloudwatch_metric_alarm" "waf_cloudfront_blocked_requests" {
   count               = local.waf_cloudfront_enabled ? 1 : 0
   provider            = aws.us_east_1
   alarm_name          = "${local.name_prefix}-waf-cloudfront-blocked-requests"
-  alarm_description   = "The web ACL blocked more than the threshold's share of requests in 5 minutes (at least 50): an attack being refused, or legitimate clients refused by a managed rule or the rate rule. docs/operations.md#edge-protection."
+  alarm_description   = "TICKET: The web ACL blocked more than ${var.waf_blocked_requests_alarm_percent} % of requests in 5 minutes (at least 50): an attack being refused, or legitimate clients refused by a managed rule or the rate rule. Runbook: ${local.alarm_runbook}waf-blocked-requests"
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.waf_blocked_requests_alarm_percent
   evaluation_periods  = 1

@@ -31,7 +31,7 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from scripts.local_stack import ChaliceLocal, seeded_api
+from scripts.harness.local_stack import ChaliceLocal, seeded_api
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts import seed_data
-from scripts.local_stack import ChaliceLocal, Moto
+from scripts.harness.local_stack import ChaliceLocal, Moto
+from scripts.operations import seed_data
 
 pytestmark = pytest.mark.integration
 

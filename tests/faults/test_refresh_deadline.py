@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from scripts import seed_data
-from scripts.local_stack import ChaliceLocal, HttpAnswer
+from scripts.harness.local_stack import ChaliceLocal, HttpAnswer
+from scripts.operations import seed_data
 
-from .conftest import FAULT_SETTINGS, SLACK
 from .scan_stand_in import ScanStandIn
+from .support import FAULT_SETTINGS, SLACK
 
 pytestmark = pytest.mark.integration
 

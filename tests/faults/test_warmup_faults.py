@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 
 from chalicelib.config import Settings
-from chalicelib.observability import logger
+from chalicelib.observability import log_handler
 from chalicelib.warmup import warm_api
 
 FUNCTION = "llm-scores-faults"
@@ -140,12 +140,11 @@ def lambda_client(emulator: LambdaEmulator) -> Any:
 @pytest.fixture
 def warmup_log() -> Iterator[io.StringIO]:
     buffer = io.StringIO()
-    handler = logger.registered_handler
-    previous = handler.setStream(buffer)
+    previous = log_handler.setStream(buffer)
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        log_handler.setStream(previous)
 
 
 def settings(concurrency: int) -> Settings:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from scripts.local_stack import ChaliceLocal, HttpAnswer, Moto, local_table_name
+from scripts.harness.local_stack import ChaliceLocal, HttpAnswer, Moto, local_table_name
 
 TABLE = local_table_name()
 

@@ -1,4 +1,4 @@
-"""`make deploy` (scripts/deploy.py) against moto's server on loopback, with CodeDeploy's progress stubbed.
+"""`make deploy` (scripts/operations/deploy.py) against moto's server on loopback, with CodeDeploy's progress stubbed.
 
 moto serves what the script reads and creates for real: the function, its published versions, the `live`
 alias, the CodeDeploy application and deployment group, the deployment itself, whose AppSpec the
@@ -28,8 +28,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import deploy
-from scripts.local_stack import LOCAL_AWS_ENVIRONMENT, Moto, local_environment
+from chalicelib import deploy_hooks
+from scripts.harness.local_stack import LOCAL_AWS_ENVIRONMENT, Moto, local_environment
+from scripts.operations import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = LOCAL_AWS_ENVIRONMENT["AWS_REGION"]
@@ -85,6 +86,8 @@ class Stage:
             deploy.OUTPUT_ALIAS: deploy.LIVE_ALIAS,
             deploy.OUTPUT_APPLICATION: self.application,
             deploy.OUTPUT_DEPLOYMENT_GROUP: self.deployment_group,
+            deploy.OUTPUT_BEFORE_ALLOW_TRAFFIC_HOOK: f"{self.function_name}-before_allow_traffic",
+            deploy.OUTPUT_AFTER_ALLOW_TRAFFIC_HOOK: f"{self.function_name}-after_allow_traffic",
         }
         wrapped = {name: {"sensitive": False, "type": "string", "value": value} for name, value in document.items()}
         self.outputs_file.write_text(json.dumps(wrapped))
@@ -157,7 +160,7 @@ class MotoAws:
         return created
 
     def rolled_back(self, stage: Stage) -> dict[str, dict[str, str]]:
-        """The record scripts/deploy.py keeps in SSM, read back from moto ({} when there is none)."""
+        """The record scripts/operations/deploy.py keeps in SSM, read back from moto ({} when there is none)."""
         ssm = self.client("ssm")
         try:
             value = ssm.get_parameter(Name=f"/{stage.function_name}/rolled-back-versions")["Parameter"]["Value"]
@@ -258,7 +261,26 @@ def test_deploy_shifts_live_through_codedeploy_and_exits_zero_on_success(
     assert revision["revisionType"] == "AppSpecContent"
     content = revision["appSpecContent"]["content"]
     assert revision["appSpecContent"]["sha256"] == hashlib.sha256(content.encode()).hexdigest()
-    assert json.loads(content) == deploy.build_appspec(stage.function_name, "live", "1", "2")
+    # moto accepts the AppSpec with its hooks: the functions the apply's outputs name, before and after the shift.
+    held_appspec = json.loads(content)
+    assert held_appspec["Hooks"] == [
+        {"BeforeAllowTraffic": f"{stage.function_name}-before_allow_traffic"},
+        {"AfterAllowTraffic": f"{stage.function_name}-after_allow_traffic"},
+    ]
+    # What the hooks read back from CodeDeploy is what the script sent (moto's GetDeployment, as CodeDeploy's).
+    assert deploy_hooks.read_shift(aws.client("codedeploy"), created["id"]) == deploy_hooks.Shift(
+        function_name=stage.function_name, alias="live", current_version="1", target_version="2"
+    )
+    assert held_appspec == deploy.build_appspec(
+        stage.function_name,
+        "live",
+        "1",
+        "2",
+        {
+            "BeforeAllowTraffic": f"{stage.function_name}-before_allow_traffic",
+            "AfterAllowTraffic": f"{stage.function_name}-after_allow_traffic",
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -348,7 +370,15 @@ def test_the_issues_case_live_on_41_outputs_naming_42_after_42_was_rolled_back_i
     outputs = str(stage.outputs("42"))
 
     def script(*arguments: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "scripts/deploy.py", "--stage", "prod", "--terraform-outputs", outputs, *arguments]
+        command = [
+            sys.executable,
+            "scripts/operations/deploy.py",
+            "--stage",
+            "prod",
+            "--terraform-outputs",
+            outputs,
+            *arguments,
+        ]
         return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
 
     recorded = script("--record-rollback", "42")
@@ -438,7 +468,14 @@ def test_deploy_with_nothing_to_deploy_says_so_and_exits_zero_from_the_command_l
     stage = aws.stage(tmp_path, versions=2, live="2")
     environment = {**local_environment(), "AWS_ENDPOINT_URL": aws.moto.endpoint}
     result = subprocess.run(
-        [sys.executable, "scripts/deploy.py", "--stage", "prod", "--terraform-outputs", str(stage.outputs("2"))],
+        [
+            sys.executable,
+            "scripts/operations/deploy.py",
+            "--stage",
+            "prod",
+            "--terraform-outputs",
+            str(stage.outputs("2")),
+        ],
         cwd=ROOT,
         env=environment,
         capture_output=True,
@@ -621,8 +658,24 @@ def test_outputs_of_terraform_name_the_target_and_flags_override_the_version() -
     )
     outputs = deploy.parse_terraform_outputs(text)
     from_outputs = deploy.resolve_target("prod", outputs, None)
-    assert from_outputs == deploy.Target("llm-scores-prod", "live", "llm-scores-prod", "llm-scores-prod-live", "42")
+    assert from_outputs == deploy.Target(
+        "llm-scores-prod",
+        "live",
+        "llm-scores-prod",
+        "llm-scores-prod-live",
+        "42",
+        before_allow_traffic_hook="llm-scores-prod-before_allow_traffic",
+        after_allow_traffic_hook="llm-scores-prod-after_allow_traffic",
+    )
     assert deploy.resolve_target("prod", outputs, "40").target_version == "40"
     without = deploy.resolve_target("dev", None, "3")
-    assert without == deploy.Target("llm-scores-dev", "live", "llm-scores-dev", "llm-scores-dev-live", "3")
+    assert without == deploy.Target(
+        "llm-scores-dev",
+        "live",
+        "llm-scores-dev",
+        "llm-scores-dev-live",
+        "3",
+        before_allow_traffic_hook="llm-scores-dev-before_allow_traffic",
+        after_allow_traffic_hook="llm-scores-dev-after_allow_traffic",
+    )
     assert deploy.resolve_target("dev", None, None).target_version is None

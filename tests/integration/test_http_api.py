@@ -5,9 +5,11 @@ import json
 import pytest
 
 from chalicelib.models import item_to_dynamodb, validate_item
-from scripts import seed_data
+from scripts.harness.local_stack import local_table_name
+from scripts.operations import seed_data
 
-from .conftest import TABLE
+# The table `make_stack` creates and seeds (conftest.py).
+TABLE = local_table_name()
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from scripts import local_stack
+from scripts.harness import local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,14 @@ def start_make_run(stderr: int) -> tuple[subprocess.Popen[str], int, int]:
     """`make run`'s script on free ports: the process, the API's port and DynamoDB's."""
     api_port, dynamodb_port = local_stack.free_port(), local_stack.free_port()
     process = subprocess.Popen(
-        [sys.executable, "scripts/run_local.py", "--port", str(api_port), "--dynamodb-port", str(dynamodb_port)],
+        [
+            sys.executable,
+            "scripts/harness/run_local.py",
+            "--port",
+            str(api_port),
+            "--dynamodb-port",
+            str(dynamodb_port),
+        ],
         cwd=local_stack.PROJECT_ROOT,
         env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL_DYNAMODB"},
         stdout=subprocess.DEVNULL,
@@ -59,7 +66,7 @@ def test_run_local_refuses_a_busy_port():
         result = subprocess.run(
             [
                 sys.executable,
-                "scripts/run_local.py",
+                "scripts/harness/run_local.py",
                 "--port",
                 str(port),
                 "--dynamodb-port",
@@ -78,7 +85,7 @@ def test_make_smoke_passes_against_what_make_run_serves():
     try:
         local_stack.wait_for_http(f"http://127.0.0.1:{api_port}/health", process, timeout_seconds=90)
         smoke = subprocess.run(
-            [sys.executable, "scripts/smoke.py", f"http://127.0.0.1:{api_port}"],
+            [sys.executable, "scripts/operations/smoke.py", f"http://127.0.0.1:{api_port}"],
             cwd=local_stack.PROJECT_ROOT,
             capture_output=True,
             text=True,

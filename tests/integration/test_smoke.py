@@ -25,13 +25,14 @@ from typing import Any
 
 import pytest
 
-from chalicelib.responses import SECURITY_HEADERS
-from scripts import smoke
-from scripts.local_stack import LOOPBACK, PROJECT_ROOT, free_port, seeded_api
+from chalicelib import version
+from chalicelib.responses import JSON_CONTENT_TYPE, SECURITY_HEADERS
+from scripts.harness.local_stack import LOOPBACK, PROJECT_ROOT, free_port, seeded_api
+from scripts.operations import smoke
 
 pytestmark = pytest.mark.integration
 
-SMOKE = PROJECT_ROOT / "scripts" / "smoke.py"
+SMOKE = PROJECT_ROOT / "scripts" / "operations" / "smoke.py"
 LINE = re.compile(r"^(PASS|FAIL) ([a-z-]+): (.+)$")
 
 
@@ -70,6 +71,17 @@ def run_smoke(*arguments: str) -> SmokeRun:
 
 def test_expected_security_headers_are_the_apps():
     assert smoke.EXPECTED_SECURITY_HEADERS == SECURITY_HEADERS
+
+
+def test_smokes_version_format_and_header_are_the_apps():
+    assert smoke.VERSION_HEADER == version.VERSION_HEADER
+    assert smoke.JSON_CONTENT_TYPE == JSON_CONTENT_TYPE
+    for lambda_version, commit in (("42", "0123456789abcdef"), ("$LATEST", "unknown"), ("7", "v1.2+dirty")):
+        value = version.format_version(lambda_version, commit)
+        match = smoke.VERSION_FORMAT.fullmatch(value)
+        assert match is not None and version.parse_version(value) == match.groupdict()
+    for value in ("lambda=42", "commit=abc; lambda=42", "lambda=x; commit=abc", "lambda=42; commit=a b"):
+        assert smoke.VERSION_FORMAT.fullmatch(value) is None and version.parse_version(value) is None
 
 
 def test_smoke_imports_only_the_standard_library():
@@ -163,10 +175,22 @@ class FakeApi(BaseHTTPRequestHandler):
             return
         self.answer(with_body=False)
 
-    def answer(self, *, with_body: bool) -> None:
+    def refused_for_now(self, with_body: bool) -> bool:
+        """The violations that are about the whole server, not a route: slowness and transient 503s."""
         violation = self.server.violation
         if violation == "slow":
             time.sleep(0.2)
+        if violation == "slow-item" and self.path.startswith("/llms/"):
+            time.sleep(0.3)
+        if violation in ("transient-503-twice", "always-503") and self.server.take_transient_failure():
+            self.send(503, {"error": {"code": "service_unavailable", "message": "try again"}}, with_body)
+            return True
+        return False
+
+    def answer(self, *, with_body: bool) -> None:
+        violation = self.server.violation
+        if self.refused_for_now(with_body):
+            return
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         if url.path == "/health":
@@ -228,8 +252,17 @@ class FakeApi(BaseHTTPRequestHandler):
             headers["ETag"] = etag
             if self.headers.get("If-None-Match") == etag and violation != "etag-ignored":
                 status, body = 304, b""
+        headers["Cache-Control"] = "public, max-age=60" if cached else "no-store"
+        if violation == "cache-control-missing-on-errors" and status >= 400:
+            del headers["Cache-Control"]
+        if violation == "health-cacheable" and self.path.startswith("/health"):
+            headers["Cache-Control"] = "public, max-age=60"
+        headers["Content-Type"] = "text/plain" if violation == "content-type-not-json" and cached else JSON_CONTENT_TYPE
+        if violation != "version-missing":
+            mixed = violation == "two-versions" and self.path.startswith("/health")
+            headers[version.VERSION_HEADER] = version.format_version("41" if mixed else "42", "abc123")
         self.send_response(status)
-        for name, value in {**headers, "Content-Type": "application/json", "Content-Length": str(len(body))}.items():
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(name, value)
         self.end_headers()
         if with_body:
@@ -243,18 +276,32 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self, violation: str) -> None:
         super().__init__((LOOPBACK, 0), FakeApi)
         self.violation = violation
+        self.answered = 0
+        self._lock = threading.Lock()
+
+    def take_transient_failure(self) -> bool:
+        """True for the first two requests ("transient-503-twice") or every request ("always-503")."""
+        with self._lock:
+            self.answered += 1
+            return self.violation == "always-503" or self.answered <= 2
 
 
 @contextmanager
-def fake_api(violation: str = "") -> Iterator[str]:
+def fake_server(violation: str = "") -> Iterator[FakeServer]:
     server = FakeServer(violation)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def fake_api(violation: str = "") -> Iterator[str]:
+    with fake_server(violation) as server:
+        yield f"http://{LOOPBACK}:{server.server_address[1]}"
 
 
 def test_smoke_passes_against_the_fake_without_a_violation():
@@ -280,6 +327,11 @@ def test_smoke_passes_against_the_fake_without_a_violation():
         ("security-header-missing-on-errors", "security-headers"),
         ("hsts-shorter-max-age", "security-headers"),
         ("hsts-without-include-subdomains", "security-headers"),
+        ("content-type-not-json", "content-type"),
+        ("cache-control-missing-on-errors", "cache-control"),
+        ("health-cacheable", "cache-control"),
+        ("version-missing", "version"),
+        ("two-versions", "version"),
     ],
 )
 def test_smoke_fails_naming_the_check_the_broken_server_violates(violation, failed_check):
@@ -288,6 +340,46 @@ def test_smoke_fails_naming_the_check_the_broken_server_violates(violation, fail
     assert run.returncode == 1
     assert list(run.verdicts) == list(smoke.CHECKS)
     assert run.failed == {failed_check}
+
+
+def test_smoke_names_the_version_it_was_told_to_expect_and_fails_on_another():
+    with fake_api() as url:
+        right = run_smoke(url, "--expect-lambda-version", "42", "--expect-commit", "abc123")
+        wrong_version = run_smoke(url, "--expect-lambda-version", "43")
+        wrong_commit = run_smoke(url, "--expect-commit", "def456")
+    assert right.returncode == 0
+    assert "every answer from lambda=42; commit=abc123" in right.stdout
+    assert wrong_version.failed == {"version"} and "expected lambda=43" in wrong_version.stdout
+    assert wrong_commit.failed == {"version"} and "expected commit=def456" in wrong_commit.stdout
+
+
+def test_smoke_fails_latency_naming_each_answer_over_the_per_request_budget():
+    with fake_api("slow-item") as url:
+        slow = run_smoke(url, "--request-budget-ms", "250")
+        generous = run_smoke(url, "--request-budget-ms", "1000")
+    assert slow.failed == {"latency"}
+    # Each of the six requests for an item (item, not-found, etag twice, GET and HEAD) is over the budget.
+    assert "FAIL latency: 6 over 250 ms, e.g. " in slow.stdout
+    assert generous.returncode == 0
+
+
+def test_smoke_retries_a_transient_503_and_passes_saying_so():
+    with fake_api("transient-503-twice") as url:
+        run = run_smoke(url)
+    assert run.returncode == 0, run.stdout
+    assert "1 answer(s) needed a retry" in run.stdout
+
+
+def test_smoke_retries_a_bounded_number_of_times_then_fails():
+    with fake_server("always-503") as server:
+        url = f"http://{LOOPBACK}:{server.server_address[1]}"
+        stage = smoke.Stage(url, budget_seconds=10, request_timeout_seconds=1, retries=1)
+        answer = stage.request("/health")
+        assert (answer.status, answer.attempts, server.answered) == (503, 2, 2)
+        assert stage.answers == [answer], "the attempts before the last are not answers to check"
+        run = run_smoke(url, "--retries", "1")
+    assert run.returncode == 1
+    assert "health" in run.failed and "expected 200" in run.stdout
 
 
 def test_smoke_gives_up_on_a_request_that_hangs_and_carries_on():

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.local_stack import PROJECT_ROOT, free_port
+from scripts.harness.local_stack import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.local_stack import PROJECT_ROOT, free_port
+from scripts.harness.local_stack import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -210,6 +210,7 @@ def test_no_aws_keys_are_stored_or_passed():
 
 
 STAGE_JOBS = ("plan-dev", "deploy-dev", "plan-prod", "deploy-prod")
+DATA_JOBS = ("data-plan-dev", "data-apply-dev", "data-plan-prod", "data-apply-prod")
 STAGE_DIR = "build/artifact/terraform-$STAGE"
 # `terraform -chdir="DIR" SUBCOMMAND ARGS`, at the start of a line or inside `$(...)`.
 TERRAFORM = re.compile(r'(?:^|\$\()terraform\s+-chdir="([^"]+)"\s+([a-z]+)([^)]*)')
@@ -296,12 +297,12 @@ def test_nothing_deploys_unless_make_test_passed_in_the_same_run():
             # A status function would let a job run after a job it needs failed or was skipped.
             assert not re.search(r"\b(always|failure|cancelled)\(\)", str(job.get("if", ""))), job_id
     assumes_a_role = {job_id for job_id, job in jobs.items() if job["permissions"].get("id-token") == "write"}
-    assert assumes_a_role == set(STAGE_JOBS)
+    assert assumes_a_role == {*STAGE_JOBS, *DATA_JOBS}
 
 
 def test_each_stage_plans_and_deploys_under_its_own_concurrency_group_never_cancelled():
     jobs = load(DEPLOY)["jobs"]
-    assert set(jobs) == {"test", "build", *STAGE_JOBS}
+    assert set(jobs) == {"test", "build", *STAGE_JOBS, *DATA_JOBS}
     for job_id in STAGE_JOBS:
         stage = job_id.split("-")[1]
         assert jobs[job_id]["env"]["STAGE"] == stage
@@ -466,3 +467,82 @@ def test_no_expression_is_expanded_inside_a_shell_script():
     for workflow in (CI, DEPLOY):
         for job_id, step in steps(load(workflow)):
             assert "${{" not in step.get("run", ""), (workflow.name, job_id, step.get("name"))
+
+
+# --- data changes (issue 20) --------------------------------------------------------------------------------------
+
+DATA_PLAN_COMMAND = (
+    '.venv/bin/python scripts/operations/data_plan.py plan --stage "$STAGE" --prune '
+    "--out build/data-plan/plan.json --markdown build/data-plan/plan.md"
+)
+DATA_APPLY_COMMAND = (
+    '.venv/bin/python scripts/operations/data_plan.py apply --stage "$STAGE" --plan build/data-plan/plan.json'
+)
+
+
+def test_data_is_planned_after_the_tests_and_applied_after_its_plan_in_the_same_environments_as_code():
+    jobs = load(DEPLOY)["jobs"]
+    for stage in ("dev", "prod"):
+        plan, apply = jobs[f"data-plan-{stage}"], jobs[f"data-apply-{stage}"]
+        assert needs(plan) == ["test"] and needs(apply) == [f"data-plan-{stage}"]
+        for job in (plan, apply):
+            assert job["env"]["STAGE"] == stage
+            assert job["concurrency"] == {"group": f"data-{stage}", "cancel-in-progress": False}
+        # Only a plan that writes something reaches the apply job, and so asks the reviewers.
+        assert f"needs.data-plan-{stage}.outputs.writes == 'true'" in apply["if"]
+    environments = {job_id: jobs[job_id]["environment"]["name"] for job_id in DATA_JOBS}
+    assert environments == {
+        "data-plan-dev": "dev",
+        "data-apply-dev": "dev",
+        "data-plan-prod": "production-plan",
+        "data-apply-prod": "production",
+    }
+    assert "refs/heads/main" in jobs["data-plan-prod"]["if"] and "refs/heads/main" in jobs["data-apply-prod"]["if"]
+
+
+def test_dev_and_prod_data_jobs_run_the_same_steps():
+    jobs = load(DEPLOY)["jobs"]
+    for kind in ("data-plan", "data-apply"):
+        dev, prod = jobs[f"{kind}-dev"], jobs[f"{kind}-prod"]
+        assert dev["steps"] == prod["steps"], kind
+        assert dev["permissions"] == prod["permissions"] and dev.get("outputs") == prod.get("outputs"), kind
+        assert set(dev["env"]) == set(prod["env"]), kind
+
+
+def test_the_data_plan_is_shown_published_and_applied_exactly_with_the_data_role_after_installs():
+    jobs = load(DEPLOY)["jobs"]
+    plan, apply = jobs["data-plan-prod"], jobs["data-apply-prod"]
+    role = step_index(plan, lambda step: CREDENTIALS_ACTION in step.get("uses", ""))
+    assert plan["steps"][role]["with"]["role-to-assume"] == "${{ vars.AWS_DATA_ROLE_ARN }}"
+    assert run_step(plan, "make install") < role < run_step(plan, DATA_PLAN_COMMAND)
+    # The plan only runs when the push changed the stage's data file.
+    changed = step_index(plan, lambda step: step.get("id") == "changed")
+    assert changed < role and 'git diff --quiet "$BEFORE_SHA" "$GITHUB_SHA" -- "$file"' in plan["steps"][changed]["run"]
+    assert plan["env"]["BEFORE_SHA"] == "${{ github.event.before }}"
+    assert plan["steps"][role]["if"] == "steps.changed.outputs.changed == 'true'"
+    assert "--allow-mass-delete" not in str(plan)
+    summary = plan["steps"][step_index(plan, lambda step: step.get("id") == "seal")]["run"]
+    assert 'cat build/data-plan/plan.md >> "$GITHUB_STEP_SUMMARY"' in summary
+    assert "sha256sum build/data-plan/plan.json" in summary
+    published = plan["steps"][uses_step(plan, UPLOAD_ACTION, "data-plan-${{ env.STAGE }}")]
+    assert published["with"]["path"] == "build/data-plan" and published["with"]["if-no-files-found"] == "error"
+    assert plan["outputs"]["plan-sha256"] == "${{ steps.seal.outputs.plan-sha256 }}"
+
+    assert apply["env"]["PLAN_SHA256"] == "${{ needs.data-plan-prod.outputs.plan-sha256 }}"
+    downloaded = uses_step(apply, DOWNLOAD_ACTION, "data-plan-${{ env.STAGE }}")
+    verified = run_step(apply, 'echo "$PLAN_SHA256  build/data-plan/plan.json" | sha256sum --check --strict')
+    role = step_index(apply, lambda step: CREDENTIALS_ACTION in step.get("uses", ""))
+    assert apply["steps"][role]["with"]["role-to-assume"] == "${{ vars.AWS_DATA_ROLE_ARN }}"
+    applied = run_step(apply, DATA_APPLY_COMMAND)
+    assert run_step(apply, "make install") < downloaded < verified < role < applied
+    # Nothing in the data jobs plans again or writes any other way.
+    assert [line for line in run_lines(apply) if "data_plan.py" in line] == [DATA_APPLY_COMMAND]
+    assert not [line for line in run_lines(apply) if "seed_data" in line or "terraform" in line]
+
+
+def test_the_workflows_data_commands_are_what_make_data_plan_and_data_apply_run():
+    planned = make_dry_run(["data-plan", "STAGE=dev", "PRUNE=1"]).splitlines()[-1]
+    assert "scripts/operations/data_plan.py plan --stage dev --out build/data-plan-dev.json" in planned
+    assert planned.rstrip().endswith("--prune")
+    applied = make_dry_run(["data-apply", "STAGE=dev"]).splitlines()[-1]
+    assert applied.endswith("scripts/operations/data_plan.py apply --stage dev --plan build/data-plan-dev.json")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.local_stack import ChaliceLocal, seeded_api
+from scripts.harness.local_stack import ChaliceLocal, seeded_api
 
 pytestmark = pytest.mark.integration
 

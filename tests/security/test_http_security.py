@@ -17,7 +17,7 @@ import pytest
 from chalicelib import contract
 from chalicelib.query import encode_token
 from chalicelib.responses import SECURITY_HEADERS
-from scripts.local_stack import ChaliceLocal, HttpAnswer, Moto, free_port, local_table_name
+from scripts.harness.local_stack import ChaliceLocal, HttpAnswer, Moto, free_port, local_table_name
 
 pytestmark = pytest.mark.integration
 

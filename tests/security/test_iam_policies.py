@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHALICE_DIR = ROOT / ".chalice"
 SENSITIVE_SERVICES = ("dynamodb:", "lambda:")
 # Actions that support no resource-level permissions, so IAM only accepts them with "Resource": "*"
-# (X-Ray's trace upload, per the Service Authorization Reference). Nothing else may have "*".
-RESOURCELESS_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+# (per the Service Authorization Reference): X-Ray's trace upload, and the CloudWatch metric read with
+# which the BeforeAllowTraffic hook sizes its pre-warm from the live alias's concurrency (read-only).
+# Nothing else may have "*".
+RESOURCELESS_ACTIONS = frozenset(
+    {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:GetMetricStatistics"}
+)
 
 
 def policy_documents() -> list[Path]:

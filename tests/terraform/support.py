@@ -1,19 +1,31 @@
-"""One way to read an export: HCL through python-hcl2, Chalice's generated JSON as JSON, both in Terraform's JSON form.
+"""One way to read an export: HCL through python-hcl2, Chalice's generated JSON as JSON, both in Terraform's JSON form;
+and one evaluator, `Plan`, for what `terraform plan` decides from them: which resources an option turns on, what
+they are configured with, which combinations the plan refuses.
 
-Every Terraform test module reads exports through `Export` and checkov through `checkov_clean`; none imports another.
+Every Terraform test module reads exports through `Export` and `Plan`, and checkov through `checkov_clean`; none
+imports another.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
+import functools
+import hashlib
 import json
+import math
+import operator
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import hcl2.api
+from hcl2.utils import process_escape_sequences
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra" / "terraform"
@@ -21,6 +33,12 @@ BOOTSTRAP = ROOT / "infra" / "bootstrap"
 CONFIG: dict[str, Any] = json.loads((ROOT / ".chalice" / "config.json").read_text())
 CHECKOV_VENV = Path(os.environ.get("CHECKOV_VENV", ROOT / ".tools" / "checkov"))
 STAGES = ("dev", "prod")
+# What a plan reads for the data sources the configurations declare, in a stand-in account and region.
+DATA_SOURCES: dict[str, dict[str, Any]] = {
+    "aws_caller_identity": {"account_id": "123456789012"},
+    "aws_partition": {"partition": "aws", "dns_suffix": "amazonaws.com"},
+    "aws_region": {"id": "eu-west-1", "name": "eu-west-1"},
+}
 
 # Nested blocks that may repeat are kept as lists of objects, as Terraform's JSON form writes them; any
 # other block that occurs once reads as one object (`resource["lifecycle"]["ignore_changes"]`).
@@ -221,21 +239,38 @@ class Export:
             return self.values[variable]
         return self.variables[variable].get("default")
 
-    def resolve(self, text: str) -> str:
-        """Substitutes the plain-string stage locals, as Terraform would."""
-        for name, value in self.locals.items():
-            if isinstance(value, str) and "${" not in value:
-                text = text.replace("${local." + name + "}", value)
-        return text
-
     def policy(self, role_policy_key: str) -> dict[str, Any]:
         document: dict[str, Any] = json.loads(self.resources("aws_iam_role_policy")[role_policy_key]["policy"])
         return document
 
-    def swagger(self, with_api_keys: bool = False) -> dict[str, Any]:
-        name = "chalice_api_swagger_with_api_keys" if with_api_keys else "chalice_api_swagger"
-        document: dict[str, Any] = json.loads(self.chalice["locals"][name])
+    def swagger(self) -> dict[str, Any]:
+        """The REST API's body as the export wrote it (infra/terraform/api_keys.tf derives the keyed one)."""
+        document: dict[str, Any] = json.loads(self.chalice["locals"]["chalice_api_swagger"])
         return document
+
+
+def emitted_metric_names() -> set[str]:
+    """The custom metrics the app can emit, as a superset: every CamelCase string constant in chalicelib/, and
+    Cache<State> for each snapshot-cache state (observability.py builds that name from the state)."""
+    names = set()
+    for path in (ROOT / "chalicelib").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"[A-Z][A-Za-z0-9]+", node.value)
+            ):
+                names.add(node.value)
+    states = re.findall(r'^[A-Z]+ = "([A-Z]+)"$', (ROOT / "chalicelib" / "cache.py").read_text(), flags=re.MULTILINE)
+    return names | {f"Cache{state.capitalize()}" for state in states}
+
+
+def copy_export(export: Export, destination: Path, **values: Any) -> Export:
+    """A copy of `export` whose terraform.tfvars.json also sets `values`, as an operator's -var would."""
+    shutil.copytree(export.directory, destination)
+    tfvars = destination / "terraform.tfvars.json"
+    tfvars.write_text(json.dumps({**export.values, **values}, indent=2) + "\n")
+    return Export(export.stage, destination)
 
 
 def run_checkov(directory: Path) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
@@ -282,148 +317,485 @@ def checked_resources(by_type: dict[str, Any]) -> dict[str, set[str]]:
     return checked
 
 
-# ---- a Terraform expression evaluator, for the conditions these files decide on -----------------------------------
+# ---- the one evaluator: Terraform expressions, parsed by python-hcl2, walked here ----------------------------------
 
-TOKEN = re.compile(
-    r"\s*(?:(?P<number>\d+(?:\.\d+)?)|(?P<string>\"(?:[^\"\\]|\\.)*\")"
-    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\*\]|\[\"[^\"]*\"\])*)|(?P<op>&&|\|\||==|!=|<=|>=|[!<>?:(),+\-*/%]))"
-)
-Node = Callable[[dict[str, Any]], Any]
+Scope = dict[str, Any]
+# Functions that pass values through without looking inside them: an unknown element stays an element.
+STRUCTURAL_FUNCTIONS = frozenset({"concat", "flatten", "length", "merge", "one", "tomap"})
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "alltrue": lambda values: all(values),
+    "concat": lambda *lists: [item for values in lists for item in values],
+    "contains": lambda collection, value: value in collection,
+    "filebase64sha256": lambda path: base64.b64encode(hashlib.sha256(Path(path).read_bytes()).digest()).decode(),
+    "flatten": lambda values: [
+        leaf for item in values for leaf in (FUNCTIONS["flatten"](item) if isinstance(item, list) else [item])
+    ],
+    "floor": math.floor,
+    "format": lambda specification, *values: specification % tuple(values),
+    "join": lambda separator, values: separator.join(values),
+    "jsondecode": json.loads,
+    "jsonencode": lambda value: json.dumps(value, sort_keys=True, separators=(",", ":")),
+    "length": len,
+    "merge": lambda *mappings: {key: value for mapping in mappings for key, value in (mapping or {}).items()},
+    "one": lambda values: _one(values),
+    "regex": lambda pattern, text: _regex(pattern, text),
+    "sha1": lambda text: hashlib.sha1(text.encode()).hexdigest(),
+    "split": lambda separator, text: text.split(separator),
+    "startswith": lambda text, prefix: text.startswith(prefix),
+    "tomap": dict,
+    "tonumber": lambda value: _number(float(value)),
+    "toset": frozenset,
+    "trimsuffix": lambda text, suffix: text.removesuffix(suffix),
+    "upper": str.upper,
+}
 BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "||": lambda a, b: a or b,
     "&&": lambda a, b: a and b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "%": lambda a, b: a % b,
+    "==": lambda a, b: _equal(a, b),
+    "!=": lambda a, b: not _equal(a, b),
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "%": operator.mod,
 }
-LEVELS = (("||",), ("&&",), ("==", "!="), ("<", "<=", ">", ">="), ("+", "-"), ("*", "/", "%"))
-LITERALS = {"true": True, "false": False, "null": None}
+
+
+class Unknown(str):
+    """A value only an apply knows (a computed attribute, a data source), kept as its expression's text.
+
+    As in a plan, whatever is computed from an unknown value is unknown too.
+    """
+
+
+def _one(values: Any) -> Any:
+    if len(values) > 1:
+        raise ValueError(f"one() of {len(values)} elements")
+    return next(iter(values), None)
 
 
 def _regex(pattern: str, text: str) -> str:
+    """Terraform's regex() as the configurations use it, inside can(): no match is an error."""
     match = re.search(pattern, text)
     if match is None:
         raise ValueError(f"{pattern!r} does not match {text!r}")
     return match.group(0)
 
 
-def _can(node: Node, environment: dict[str, Any]) -> bool:
-    try:
-        node(environment)
-    except (ValueError, TypeError, KeyError):
-        return False
-    return True
+def _number(value: float) -> int | float:
+    return int(value) if value == int(value) else value
 
 
-FUNCTIONS: dict[str, Callable[..., Any]] = {"floor": lambda value: value // 1, "regex": _regex}
+def _equal(left: Any, right: Any) -> bool:
+    # Terraform's true is not 1, as Python's is.
+    return isinstance(left, bool) == isinstance(right, bool) and bool(left == right)
 
 
-class Parser:
-    """Parses the subset of Terraform expressions used in counts, preconditions and validations into closures."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens: list[tuple[str | None, str]] = []
-        position = 0
-        while text[position:].strip():
-            match = TOKEN.match(text, position)
-            assert match and match.lastgroup, f"untokenisable at {position}: {text!r}"
-            self.tokens.append((match.lastgroup, match.group(match.lastgroup)))
-            position = match.end()
-        self.position = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.position][1] if self.position < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> tuple[str | None, str]:
-        kind, value = self.tokens[self.position]
-        assert expected is None or value == expected, f"expected {expected!r}, got {value!r}"
-        self.position += 1
-        return kind, value
-
-    def expression(self) -> Node:
-        condition = self.binary(0)
-        if self.peek() != "?":
-            return condition
-        self.take("?")
-        when_true = self.expression()
-        self.take(":")
-        when_false = self.expression()
-        return lambda env: when_true(env) if condition(env) else when_false(env)
-
-    def binary(self, level: int) -> Node:
-        if level == len(LEVELS):
-            return self.unary()
-        left = self.binary(level + 1)
-        while self.peek() in LEVELS[level]:
-            operator = BINARY[self.take()[1]]
-            right = self.binary(level + 1)
-            left = (lambda op, a, b: lambda env: op(a(env), b(env)))(operator, left, right)
-        return left
-
-    def unary(self) -> Node:
-        if self.peek() == "!":
-            self.take()
-            operand = self.unary()
-            return lambda env: not operand(env)
-        if self.peek() == "-":
-            self.take()
-            negated = self.unary()
-            return lambda env: -negated(env)
-        return self.primary()
-
-    def primary(self) -> Node:
-        kind, value = self.take()
-        if value == "(":
-            inner = self.expression()
-            self.take(")")
-            return inner
-        if kind == "number":
-            number = float(value)
-            return lambda env: number
-        if kind == "string":
-            text = json.loads(value)
-            return lambda env: text
-        if self.peek() == "(":
-            return self.call(value)
-        return lambda env: lookup(value, env)
-
-    def call(self, name: str) -> Node:
-        self.take("(")
-        arguments = [self.expression()]
-        while self.peek() == ",":
-            self.take(",")
-            arguments.append(self.expression())
-        self.take(")")
-        if name == "can":
-            return lambda env: _can(arguments[0], env)
-        # Looked up when evaluated: a branch a conditional does not take may call anything.
-        return lambda env: FUNCTIONS[name](*(argument(env) for argument in arguments))
+def _has_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_unknown(item) for item in value.values())
+    if isinstance(value, (list, frozenset)):
+        return any(_has_unknown(item) for item in value)
+    return isinstance(value, Unknown)
 
 
-def lookup(name: str, environment: dict[str, Any]) -> Any:
-    if name in LITERALS:
-        return LITERALS[name]
-    kind, _, rest = name.partition(".")
-    if kind == "var":
-        return environment["var"][rest]
-    if kind == "local":
-        value = environment["local"][rest]
-        return evaluate(value, environment) if isinstance(value, str) and value.startswith("${") else value
-    return environment["attributes"][name]
+def _render(value: Any) -> str:
+    """A value as Terraform writes it into a string template."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(_number(value))
+    if isinstance(value, (int, str)):
+        return str(value)
+    raise TypeError(f"Terraform cannot write {value!r} into a string")
 
 
-def evaluate(expression: str, environment: dict[str, Any]) -> Any:
-    """Evaluates a whole-string interpolation `${...}` (the form every count and condition here takes)."""
-    assert expression.startswith("${") and expression.endswith("}"), expression
-    parser = Parser(expression[2:-1])
-    node = parser.expression()
-    assert parser.peek() is None, f"trailing tokens in {expression!r}"
-    return node(environment)
+@functools.cache
+def _parse(template: str) -> Any:
+    """A string in Terraform's JSON form (a template, `${...}` spans as written) as python-hcl2's expression tree."""
+    pieces, position = [], 0
+    for start, end in [*interpolations(template), (len(template), len(template))]:
+        literal = template[position:start].replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        pieces += [literal, template[start:end]]
+        position = end
+    return hcl2.api.parses('value = "' + "".join(pieces) + '"').body.children[0].expression
+
+
+class _Block(dict[str, Any]):
+    """A resource's nested block: an attribute its configuration leaves out is computed, so Unknown, not missing."""
+
+    def __init__(self, values: dict[str, Any], address: str) -> None:
+        super().__init__(values)
+        self.address = address
+
+
+class _Locals:
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+
+
+class _Instance:
+    """One instance of a resource: what its configuration says is known at plan; anything else is computed."""
+
+    def __init__(self, evaluator: Evaluator, address: str, body: dict[str, Any], scope: Scope, key: Any) -> None:
+        self.evaluator, self.address, self.body, self.scope = evaluator, address, body, scope
+        self.key = key  # the count index or for_each key; None without either
+
+    def attribute(self, name: str) -> Any:
+        if name in self.body and name not in ("count", "for_each", "depends_on", "lifecycle", "provider"):
+            value = self.evaluator.value(self.body[name], self.scope)
+            if isinstance(value, Unknown):
+                return Unknown(f"{self.address}.{name}")  # as a plan shows it: known after apply
+            return _Block(value, f"{self.address}.{name}") if isinstance(value, dict) else value
+        return self.evaluator.applied.get(f"{self.address}.{name}", Unknown(f"{self.address}.{name}"))
+
+
+class Evaluator:
+    """What a plan knows of a configuration's expressions, given its variables' values.
+
+    python-hcl2 parses each expression, so Terraform's grammar and precedence are the parser's; this class says
+    what each node of the tree means. A resource's attribute resolves to its configuration where that sets it, as
+    in a plan; computed attributes and data sources are `Unknown`.
+    """
+
+    def __init__(
+        self,
+        variables: dict[str, Any],
+        local_values: dict[str, Any],
+        resources: dict[str, dict[str, Any]],
+        data_sources: dict[str, dict[str, Any]],
+        directory: Path,
+    ) -> None:
+        self.variables, self.local_values, self.resources = variables, local_values, resources
+        self.data_sources, self.directory = data_sources, directory
+        # Computed attributes an earlier apply recorded in state, by address: `aws_lambda_alias.live[0].invoke_arn`.
+        self.applied: dict[str, Any] = {}
+        self._locals: dict[str, Any] = {}
+
+    def value(self, value: Any, scope: Scope | None = None) -> Any:
+        """`value` with each string evaluated as a Terraform template, through dicts and lists."""
+        if isinstance(value, str):
+            return self._walk(_parse(value), scope or {}) if "${" in value else value
+        if isinstance(value, dict):
+            return {key: self.value(item, scope) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.value(item, scope) for item in value]
+        return value
+
+    def forget_locals(self) -> None:
+        self._locals.clear()
+
+    def local(self, name: str) -> Any:
+        if name not in self._locals:
+            self._locals[name] = self.value(self.local_values[name])
+        return self._locals[name]
+
+    def instances(self, kind: str, key: str) -> list[_Instance] | Unknown:
+        """The resource's instances for these variables: one, one per count index, or one per for_each key."""
+        body, address = self.resources[kind][key], f"{kind}.{key}"
+        if "count" in body:
+            number = self.value(body["count"])
+            if isinstance(number, Unknown):
+                return number
+            return [_Instance(self, f"{address}[{i}]", body, {"count": {"index": i}}, i) for i in range(int(number))]
+        if "for_each" in body:
+            each = self.value(body["for_each"])
+            if _has_unknown(each):
+                return Unknown(address)
+            pairs = sorted(each.items()) if isinstance(each, dict) else [(item, item) for item in sorted(each)]
+            return [_Instance(self, f"{address}[{k!r}]", body, {"each": {"key": k, "value": v}}, k) for k, v in pairs]
+        return [_Instance(self, address, body, {}, None)]
+
+    def _walk(self, node: Any, scope: Scope) -> Any:
+        """The value of one node of python-hcl2's tree, by the kind of node."""
+        handlers: dict[str, Callable[[Any, Scope], Any]] = {
+            "ExprTermRule": lambda node, scope: self._walk(node.expression, scope),
+            "IntLitRule": lambda node, scope: node.serialize(),
+            "FloatLitRule": lambda node, scope: node.serialize(),
+            "LiteralValueRule": lambda node, scope: node.serialize(),
+            "StringRule": self._template,
+            "TupleRule": lambda node, scope: [self._walk(element, scope) for element in node.elements],
+            "ObjectRule": lambda node, scope: {
+                self._key(element.key, scope): self._walk(element.expression, scope) for element in node.elements
+            },
+            "IdentifierRule": lambda node, scope: self._name(str(node.token), scope),
+            "GetAttrExprTermRule": lambda node, scope: self._access(
+                self._walk(node.expr_term, scope), node.get_attr, scope
+            ),
+            "IndexExprTermRule": lambda node, scope: self._access(
+                self._walk(node.children[0], scope), node.children[1], scope
+            ),
+            "FullSplatExprTermRule": self._splat,
+            "AttrSplatExprTermRule": self._splat,
+            "ConditionalRule": self._conditional,
+            "UnaryOpRule": self._operation,
+            "BinaryOpRule": self._operation,
+            "FunctionCallRule": self._call,
+            "ForTupleExprRule": self._for,
+            "ForObjectExprRule": self._for,
+        }
+        handler = handlers.get(type(node).__name__)
+        if handler is None:
+            raise NotImplementedError(f"{type(node).__name__}: {node.serialize()}")
+        return handler(node, scope)
+
+    def _conditional(self, node: Any, scope: Scope) -> Any:
+        condition = self._walk(node.condition, scope)
+        if isinstance(condition, Unknown):
+            return Unknown(node.serialize())
+        return self._walk(node.if_true if condition else node.if_false, scope)  # the branch not taken is not read
+
+    def _operation(self, node: Any, scope: Scope) -> Any:
+        if type(node).__name__ == "UnaryOpRule":
+            operand = self._walk(node.expr_term, scope)
+            if isinstance(operand, Unknown):
+                return Unknown(node.serialize())
+            return not operand if node.operator.strip() == "!" else -operand
+        # Terraform evaluates both sides of && and || (no short-circuit), and so does this.
+        operands = [self._walk(node.expr_term, scope), self._walk(node.binary_term.expr_term, scope)]
+        if any(isinstance(operand, Unknown) for operand in operands):
+            return Unknown(node.serialize())
+        return BINARY[str(node.binary_term.binary_operator.serialize()).strip()](*operands)
+
+    def _name(self, name: str, scope: Scope) -> Any:
+        if name in scope:
+            return scope[name]
+        if name == "var":
+            return self.variables
+        if name == "local":
+            return _Locals(self)
+        if name == "path":
+            return {"module": str(self.directory), "root": str(self.directory)}
+        if name == "data":
+            return self.data_sources
+        if name in self.resources:
+            return {key: self.instances(name, key) for key in self.resources[name]}
+        return Unknown(name)  # data sources, and resource types this configuration does not have
+
+    def _key(self, key: Any, scope: Scope) -> str:
+        if type(key).__name__ == "ObjectElemKeyExpressionRule":
+            return str(self._walk(key.expression, scope))
+        inner = key.value
+        return str(inner.token) if type(inner).__name__ == "IdentifierRule" else str(self._walk(inner, scope))
+
+    def _access(self, base: Any, accessor: Any, scope: Scope) -> Any:
+        """`base.name`, `base[index]` or `base.0`."""
+        kind = type(accessor).__name__
+        if kind == "GetAttrRule":
+            key: Any = str(accessor.identifier.token)
+        elif kind == "ShortIndexRule":
+            key = int(str(accessor.index))
+        else:
+            key = self._walk(accessor.index_expression, scope)
+        if isinstance(base, Unknown) or isinstance(key, Unknown):
+            return Unknown(f"{base}{accessor.serialize()}")
+        if isinstance(base, _Locals):
+            return self.local(key)
+        if isinstance(base, list) and all(isinstance(item, _Instance) for item in base) and base:
+            if base[0].key is not None:
+                (instance,) = [item for item in base if item.key == key]
+                return instance
+            base = base[0]  # a resource without count or for_each is referenced without an index
+        if isinstance(base, _Instance):
+            return base.attribute(key)
+        if isinstance(base, dict) and key == 0:
+            return base  # a nested block that occurs once reads as an object here, as a one-element list in Terraform
+        if isinstance(base, _Block) and key not in base:
+            return Unknown(f"{base.address}.{key}")
+        return base[key]
+
+    def _splat(self, node: Any, scope: Scope) -> Any:
+        base = self._walk(node.expr_term, scope)
+        if isinstance(base, Unknown):
+            return Unknown(node.serialize())
+        items = base if isinstance(base, list) else [] if base is None else [base]
+        results = []
+        for item in items:
+            for accessor in node.attr_splat.get_attrs:
+                item = self._access(item, accessor, scope)
+            results.append(item)
+        return results
+
+    def _template(self, node: Any, scope: Scope) -> Any:
+        parts = [part.content for part in node.string_parts]
+        if len(parts) == 1 and type(parts[0]).__name__ == "InterpolationRule":
+            return self._walk(parts[0].expression, scope)  # "${x}" is x itself, of whatever type
+        rendered = []
+        for part in parts:
+            if type(part).__name__ == "InterpolationRule":
+                value = self._walk(part.expression, scope)
+                if _has_unknown(value):
+                    return Unknown(node.serialize())
+                rendered.append(_render(value))
+            elif type(part).__name__ in ("ESCAPED_INTERPOLATION", "ESCAPED_DIRECTIVE"):
+                rendered.append(str(part)[1:])
+            elif type(part).__name__ == "StringToken" or "STRING_CHARS" in type(part).__name__:
+                rendered.append(process_escape_sequences(str(part)))
+            else:
+                raise NotImplementedError(f"template directive {node.serialize()}")
+        return "".join(rendered)
+
+    def _call(self, node: Any, scope: Scope) -> Any:
+        name = str(node.identifiers[-1].token)
+        arguments = node.arguments.arguments if node.arguments else []
+        if name in ("can", "try"):
+            for argument in arguments:
+                try:
+                    value = self._walk(argument, scope)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    if name == "can":
+                        return False
+                    continue
+                return value if name == "try" or isinstance(value, Unknown) else True
+            raise ValueError(f"no argument of {node.serialize()} evaluates")
+        values = [self._walk(argument, scope) for argument in arguments]
+        if name == "templatefile":
+            return self._templatefile(*values)
+        if name not in FUNCTIONS:
+            raise NotImplementedError(f"Terraform function {name}() is not evaluated here")
+        unknown = any(_has_unknown(value) for value in values)
+        if unknown and (name not in STRUCTURAL_FUNCTIONS or any(isinstance(value, Unknown) for value in values)):
+            return Unknown(node.serialize())
+        return FUNCTIONS[name](*values)
+
+    def _templatefile(self, path: str, arguments: dict[str, Any]) -> Any:
+        text = (self.directory / Path(path).name).read_text()
+        return self._walk(_parse(text), arguments) if "${" in text else text
+
+    def _for(self, node: Any, scope: Scope) -> Any:
+        intro = node.for_intro
+        collection = self._walk(intro.iterable, scope)
+        if isinstance(collection, Unknown):
+            return Unknown(node.serialize())
+        if isinstance(collection, dict):
+            pairs = sorted(collection.items())
+        elif isinstance(collection, frozenset):
+            pairs = [(item, item) for item in sorted(collection)]
+        else:
+            pairs = list(enumerate(collection))
+        first = str(intro.first_iterator.token)
+        second = str(intro.second_iterator.token) if intro.second_iterator else None
+        keyed = type(node).__name__ == "ForObjectExprRule"
+        results: Any = {} if keyed else []
+        for key, item in pairs:
+            inner = {**scope, first: key, second: item} if second else {**scope, first: item}
+            if node.condition is not None and not self._walk(node.condition.condition_expr, inner):
+                continue
+            value = self._walk(node.value_expr, inner)
+            if keyed and node.ellipsis:
+                results.setdefault(self._walk(node.key_expr, inner), []).append(value)
+            elif keyed:
+                results[self._walk(node.key_expr, inner)] = value
+            else:
+                results.append(value)
+        return results
+
+
+class Plan:
+    """What `terraform plan` decides for an export, with `variables` over the stage's values, as far as variables,
+    locals and configuration decide it: a value that only an apply knows is `Unknown`."""
+
+    def __init__(self, export: Export, **variables: Any) -> None:
+        values = {name: export.default(name) for name in export.variables}
+        undeclared = set(variables) - set(values)
+        assert not undeclared, f"no such variable: {sorted(undeclared)}"
+        resources: dict[str, dict[str, Any]] = {}
+        for kind, key, body in export.all_resources():
+            resources.setdefault(kind, {})[key] = body
+        # Merged across files: two files may each declare a data source of the same type under their own names.
+        data_sources: dict[str, dict[str, Any]] = {}
+        for document in export.files.values():
+            for kind, declared in document.get("data", {}).items():
+                data_sources.setdefault(kind, {}).update({key: DATA_SOURCES[kind] for key in declared})
+        self.export = export
+        self.evaluator = Evaluator({**values, **variables}, export.locals, resources, data_sources, export.directory)
+
+    def knowing(self, applied: dict[str, Any]) -> Plan:
+        """This plan, as it would be once an earlier apply recorded these computed attributes in state, by address:
+        `{"aws_lambda_alias.live[0].invoke_arn": "arn:..."}`."""
+        self.evaluator.applied = applied
+        self.evaluator.forget_locals()
+        return self
+
+    def value(self, value: Any, **scope: Any) -> Any:
+        """`value` (a string, or a dict or list of them) as Terraform evaluates it, with `scope` (each, count)."""
+        return self.evaluator.value(value, scope)
+
+    def instances(self) -> dict[str, int]:
+        """`kind.key` -> how many instances the plan has; -1 where that depends on a value only an apply knows."""
+        counted = {}
+        for kind, key, _ in self.export.all_resources():
+            planned = self.evaluator.instances(kind, key)
+            counted[f"{kind}.{key}"] = -1 if isinstance(planned, Unknown) else len(planned)
+        return counted
+
+    def planned(self, *prefixes: str) -> set[str]:
+        """The resources (`kind.key`) whose address starts with one of `prefixes` and that have an instance."""
+        counted = {address: number for address, number in self.instances().items() if address.startswith(prefixes)}
+        return {address for address, number in counted.items() if number != 0}
+
+    def resource(self, kind: str, key: str, instance: Any = None) -> dict[str, Any]:
+        """A planned instance of a resource, evaluated, `dynamic` blocks rendered: by count index or for_each key, or
+        the only one. Raises LookupError when the plan has no such instance."""
+        instances = self.evaluator.instances(kind, key)
+        assert not isinstance(instances, Unknown), f"{kind}.{key}: its instances are known only at apply"
+        for item in instances:
+            if item.key == instance or (instance is None and len(instances) == 1):
+                return self._rendered(item.body, item.scope)
+        raise LookupError(f"{kind}.{key}[{instance!r}] is not planned")
+
+    def every(self, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every planned instance of every resource of `kind`, evaluated: (address, resource)."""
+        for key in self.evaluator.resources.get(kind, {}):
+            instances = self.evaluator.instances(kind, key)
+            assert not isinstance(instances, Unknown), f"{kind}.{key}: its instances are known only at apply"
+            for instance in instances:
+                yield instance.address, self._rendered(instance.body, instance.scope)
+
+    def refusals(self, *prefixes: str) -> list[str]:
+        """The error message of each precondition the plan fails, over every instance it plans (of the resources
+        whose address starts with one of `prefixes`, if given)."""
+        messages = []
+        for kind, key, body in self.export.all_resources():
+            if prefixes and not f"{kind}.{key}".startswith(prefixes):
+                continue
+            preconditions = body.get("lifecycle", {}).get("precondition", [])
+            instances = self.evaluator.instances(kind, key) if preconditions else []
+            for instance in [] if isinstance(instances, Unknown) else instances:
+                for precondition in preconditions:
+                    # A condition on a computed value is checked at apply, not refused by the plan.
+                    if self.value(precondition["condition"], **instance.scope) is False:
+                        messages.append(self.value(precondition["error_message"], **instance.scope))
+        return messages
+
+    def valid(self, variable: str) -> bool:
+        """Whether the variable's value passes every validation block it declares."""
+        rules = self.export.variables[variable].get("validation", [])
+        return all(self.value(rule["condition"]) is True for rule in rules)
+
+    def _rendered(self, body: dict[str, Any], scope: Scope) -> dict[str, Any]:
+        rendered: dict[str, Any] = {}
+        for name, value in body.items():
+            if name == "dynamic":
+                for dynamic in value if isinstance(value, list) else [value]:
+                    for label, block in dynamic.items():
+                        iterator = block.get("iterator", label)
+                        collection = self.value(block["for_each"], **scope)
+                        pairs = collection.items() if isinstance(collection, dict) else enumerate(collection)
+                        contents = [
+                            self._rendered(block["content"], {**scope, iterator: {"key": k, "value": v}})
+                            for k, v in pairs
+                        ]
+                        if contents:
+                            rendered[label] = contents[0] if len(contents) == 1 else contents
+            elif isinstance(value, dict):
+                rendered[name] = self._rendered(value, scope)
+            elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+                rendered[name] = [self._rendered(item, scope) for item in value]
+            else:
+                rendered[name] = self.value(value, **scope)
+        return rendered

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,19 +11,11 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import service
-from chalicelib.config import Settings
-from chalicelib.models import item_to_dynamodb, validate_item
+from chalicelib.models import item_to_dynamodb
 from chalicelib.service import ScoresService
-from scripts import seed_data
+from scripts.operations import seed_data
 
-# tests/conftest.py sets the unit stage's table name in the environment, as Lambda would.
-TABLE = os.environ["TABLE_NAME"]
-
-
-def make_item(name: str, **fields: Any) -> dict[str, Any]:
-    item = {"model_name": name, "provider": "Acme", "context_window": 8192, "score": 50.0}
-    item.update(fields)
-    return validate_item(item)
+from .support import TABLE, unit_settings
 
 
 @pytest.fixture
@@ -45,23 +36,18 @@ def put_items(dynamodb: Any):
     return put
 
 
-def unit_settings(**environment: str) -> Settings:
-    """Settings as the unit tests' stage would have them, with `environment` on top."""
-    return Settings.from_environment({"TABLE_NAME": TABLE, **environment})
-
-
 @pytest.fixture
 def use_service() -> Iterator[Callable[[ScoresService], ScoresService]]:
     """Makes the routes use a given service for one test, then puts the previous one back."""
     previous: list[ScoresService | None] = []
 
     def use(candidate: ScoresService) -> ScoresService:
-        previous.append(service.configure(candidate))
+        previous.append(service.replace_service(candidate))
         return candidate
 
     yield use
     if previous:
-        service.configure(previous[0])
+        service.replace_service(previous[0])
 
 
 @pytest.fixture
@@ -84,13 +70,12 @@ def log_lines(monkeypatch: pytest.MonkeyPatch):
     import io
     import json
 
-    from chalicelib.observability import logger, metrics
+    from chalicelib.observability import log_handler, metrics
 
     metrics.take()  # metrics batched by earlier tests belong to them, not to this test's lines
     buffer = io.StringIO()
-    handler = logger.registered_handler
-    previous = handler.setStream(buffer)
+    previous = log_handler.setStream(buffer)
     try:
         yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
     finally:
-        handler.setStream(previous)
+        log_handler.setStream(previous)

@@ -6,7 +6,7 @@ import pytest
 from chalicelib.cache import DataUnavailable, SnapshotCache
 from chalicelib.repository import DynamoDBUnavailable, ScanResult
 
-from .conftest import make_item
+from .support import make_item
 
 
 class FakeClock:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts import capacity_model as model
-from scripts.cost_model import SECONDS_PER_MONTH, Inputs, generated_block, waf_cost, waf_logging_cost
 from scripts.export_terraform import INFRA, stage_file
+from scripts.planning import capacity_model as model
+from scripts.planning.cost_model import SECONDS_PER_MONTH, Inputs, generated_block, waf_cost, waf_logging_cost
 from tests.terraform.support import parse_hcl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +182,7 @@ def test_rows_run_from_100_to_10000_users(prod):
 def test_documented_tables_equal_the_models_output(document, name):
     text = (ROOT / document).read_text(encoding="utf-8")
     assert generated_block(text, name) == model.doc_blocks()[(document, name)], (
-        f"{document} ({name}) is out of date: run .venv/bin/python scripts/capacity_model.py --write-docs"
+        f"{document} ({name}) is out of date: run .venv/bin/python scripts/planning/capacity_model.py --write-docs"
     )
 
 

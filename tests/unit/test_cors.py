@@ -15,9 +15,9 @@ from app import app
 from chalicelib import contract, cors
 from chalicelib.config import ConfigurationError, Settings
 from chalicelib.cors import CorsPolicy
-from scripts.lambda_events import LambdaContext, api_gateway_event, http_api_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event, http_api_event
 
-from .conftest import make_item
+from .support import make_item
 
 ALLOWED = "https://scores.example.com"
 OTHER_ALLOWED = "http://localhost:3000"
@@ -39,12 +39,12 @@ def use_cors() -> Iterator[Callable[..., CorsPolicy]]:
 
     def use(*origins: str) -> CorsPolicy:
         policy = CorsPolicy(frozenset(origin.lower() for origin in origins))
-        previous.append(cors.configure(policy))
+        previous.append(cors.replace_cors_policy(policy))
         return policy
 
     yield use
     if previous:
-        cors.configure(previous[0])
+        cors.replace_cors_policy(previous[0])
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cost_model import (
+from scripts.planning.cost_model import (
     BUSINESS_HOURS_PER_MONTH,
     HOURS_PER_MONTH,
     MAKE_COST_INPUTS,
@@ -322,5 +322,5 @@ def test_documented_tables_equal_the_models_output(document, name):
     text = (ROOT / document).read_text(encoding="utf-8")
     expected = doc_blocks()[(document, name)]
     assert generated_block(text, name) == expected, (
-        f"{document} ({name}) is out of date: run .venv/bin/python scripts/cost_model.py --write-docs"
+        f"{document} ({name}) is out of date: run .venv/bin/python scripts/planning/cost_model.py --write-docs"
     )

@@ -14,7 +14,7 @@ from chalicelib.deadline import Deadline, DeadlineExceeded, check, run_within
 from chalicelib.models import item_to_dynamodb
 from chalicelib.repository import DynamoDBUnavailable, ScoresRepository
 
-from .conftest import TABLE, make_item
+from .support import TABLE, make_item
 
 # Scheduling noise on a shared machine.
 SLACK = 1.5

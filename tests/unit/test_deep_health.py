@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSResponse
 from chalicelib.health import DependencyProbe
 from chalicelib.service import ScoresService, build_dependency_probe
 
-from .conftest import TABLE, make_item, unit_settings
+from .support import TABLE, make_item, unit_settings
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/llm-scores-prod/llm-scores-prod"
@@ -211,13 +211,14 @@ def test_a_thousand_deep_checks_in_one_second_make_at_most_a_handful_of_dynamodb
             response = api.http.get("/health?deep=true")
             assert response.status_code == 200
         assert len(calls) <= 3, len(calls)
-        assert [operation for operation, _ in calls] == ["Scan"]  # the first check's refresh; no DescribeTable
+        # The first check's refresh: the catalogue version, then the table; no DescribeTable.
+        assert [operation for operation, _ in calls] == ["GetItem", "Scan"]
         assert body(response)["dynamodb_check"]["age_seconds"] == pytest.approx(0.999)
         # Once the interval has passed, the next check reads the data plane again: one key, nothing more.
         clock.now = start + unit_settings().health_check_interval_seconds + 1
         assert body(api.http.get("/health?deep=true"))["dynamodb_check"]["age_seconds"] == 0
-    assert len(calls) == 2
-    probe = json.loads(calls[1][1])
+    assert len(calls) == 3
+    probe = json.loads(calls[2][1])
     assert probe["Limit"] == 1 and probe["ProjectionExpression"] == "#key"
 
 

@@ -15,9 +15,9 @@ import pytest
 from app import app
 from chalicelib.repository import ScanResult
 from chalicelib.service import ScoresService
-from scripts.lambda_events import LambdaContext, api_gateway_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event
 
-from .conftest import make_item, unit_settings
+from .support import make_item, unit_settings
 
 LONE_SURROGATE = "\ud800"
 

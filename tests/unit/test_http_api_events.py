@@ -15,9 +15,9 @@ import pytest
 
 from app import app
 from chalicelib import contract
-from scripts.lambda_events import LambdaContext, api_gateway_event, http_api_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event, http_api_event
 
-from .conftest import make_item
+from .support import make_item
 
 # Differ by design between two invocations: the request id is the event's, the cache state the container's.
 PER_INVOCATION_HEADERS = {"x-request-id", "x-cache"}

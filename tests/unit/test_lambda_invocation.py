@@ -8,10 +8,9 @@ from app import app
 from chalicelib import observability
 from chalicelib.config import settings
 from chalicelib.metrics import MetricBatch
-from scripts.lambda_events import LambdaContext, api_gateway_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event
 
-from .conftest import make_item
-from .test_metrics import assert_valid_emf
+from .support import assert_valid_emf, make_item
 
 
 def test_proxy_event_is_routed_and_answers_with_headers(fresh_service, put_items):
@@ -115,7 +114,7 @@ def test_a_quieter_log_level_drops_request_lines_but_never_the_metrics(fresh_ser
     from chalicelib.observability import logger
 
     put_items(make_item("gpt-4o"))
-    previous = logger.log_level
+    previous = logger.level
     logger.setLevel("WARNING")
     try:
         app(api_gateway_event("/llms"), LambdaContext())  # a miss: its metrics are due at once

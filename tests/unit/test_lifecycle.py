@@ -15,8 +15,7 @@ from chalicelib.metrics import MetricBatch
 from chalicelib.repository import DynamoDBUnavailable, ScanResult
 from chalicelib.service import ScoresService
 
-from .conftest import unit_settings
-from .test_metrics import MINUTE_START, FakeClock, assert_valid_emf
+from .support import MINUTE_START, FakeClock, assert_valid_emf, unit_settings
 
 
 class CountingLoad:

@@ -27,9 +27,9 @@ from chalicelib.models import (
 )
 from chalicelib.repository import ScanResult
 from chalicelib.service import MAX_PAGE_PAYLOAD_BYTES, ScoresService
-from scripts.lambda_events import LambdaContext, api_gateway_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event
 
-from .conftest import unit_settings
+from .support import unit_settings
 
 LAMBDA_RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024
 MAX_LIMIT = 1000

@@ -26,10 +26,9 @@ from chalicelib.config import settings
 from chalicelib.metrics import MetricBatch
 from chalicelib.repository import ScanResult
 from chalicelib.service import ScoresService
-from scripts.lambda_events import LambdaContext, api_gateway_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event
 
-from .conftest import make_item, unit_settings
-from .test_metrics import MINUTE_START, FakeClock, assert_valid_emf
+from .support import MINUTE_START, FakeClock, assert_valid_emf, make_item, unit_settings
 
 DAY_SECONDS = 86_400
 LogLines = Callable[[], list[dict[str, Any]]]

@@ -1,9 +1,7 @@
 """The metric batch: valid Embedded Metric Format, written when due, filed in the minute each value
 happened, and no value lost or written twice.
 
-`assert_valid_emf` checks a log line against the EMF specification
-(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
-the `_aws` block, the metric directives, and every declared value present and numeric.
+Every line is checked against the EMF specification by `support.assert_valid_emf`.
 """
 
 from __future__ import annotations
@@ -15,52 +13,7 @@ import pytest
 
 from chalicelib.metrics import MAX_VALUES_PER_METRIC, MetricBatch
 
-# A minute boundary, so each test knows where the next one falls.
-MINUTE_START = 1_800_000_000.0
-
-# The units CloudWatch accepts (MetricDatum.Unit).
-EMF_UNITS = {
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None",
-}  # fmt: skip
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def assert_valid_emf(line: dict[str, Any]) -> None:
-    """Fails unless `line` is a valid EMF document, as CloudWatch would extract it."""
-    metadata = line["_aws"]
-    assert isinstance(metadata["Timestamp"], int) and metadata["Timestamp"] > 1_600_000_000_000  # epoch ms
-    directives = metadata["CloudWatchMetrics"]
-    assert isinstance(directives, list) and directives
-    for directive in directives:
-        assert isinstance(directive["Namespace"], str) and 1 <= len(directive["Namespace"]) <= 1024
-        for dimension_set in directive["Dimensions"]:
-            assert isinstance(dimension_set, list) and len(dimension_set) <= 30
-            for key in dimension_set:
-                assert isinstance(line.get(key), str) and line[key], f"dimension {key} needs a string value"
-        assert 1 <= len(directive["Metrics"]) <= 100
-        for metric in directive["Metrics"]:
-            assert set(metric) <= {"Name", "Unit", "StorageResolution"}
-            name = metric["Name"]
-            assert isinstance(name, str) and 1 <= len(name) <= 1024
-            assert metric.get("Unit", "None") in EMF_UNITS
-            value = line[name]
-            values = value if isinstance(value, list) else [value]
-            assert 1 <= len(values) <= MAX_VALUES_PER_METRIC, name
-            assert all(_is_number(item) for item in values), (name, value)
-
-
-class FakeClock:
-    def __init__(self, now: float = MINUTE_START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from .support import MINUTE_START, FakeClock, assert_valid_emf
 
 
 def batch(clock: FakeClock) -> MetricBatch:

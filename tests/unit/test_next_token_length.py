@@ -21,9 +21,9 @@ from chalicelib.query import MAX_PROVIDER_LENGTH, MAX_TOKEN_LENGTH
 from chalicelib.repository import ScanResult
 from chalicelib.service import ScoresService
 from chalicelib.snapshot import ORDERS, SORT_FIELDS
-from scripts.lambda_events import LambdaContext, api_gateway_event
+from scripts.harness.lambda_events import LambdaContext, api_gateway_event
 
-from .conftest import unit_settings
+from .support import unit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS_PER_PROVIDER = 3

@@ -7,7 +7,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from chalicelib.query import encode_token
 
-from .conftest import TABLE, make_item
+from .support import TABLE, make_item
 
 # Rows another writer could leave in the table, each breaking one rule the API serves by.
 MALFORMED_ROWS = [
@@ -372,4 +372,4 @@ def test_chalice_does_not_silence_the_request_log():
     from chalicelib.observability import logger
 
     assert app.configure_logs is False
-    assert logger._logger.getEffectiveLevel() == logging.INFO
+    assert logger.getEffectiveLevel() == logging.INFO and app.log is logger

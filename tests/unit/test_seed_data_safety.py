@@ -6,10 +6,9 @@ import json
 import pytest
 
 from chalicelib.models import item_to_dynamodb, validate_item
-from scripts import seed_data
+from scripts.operations import seed_data
 
-from .conftest import TABLE
-from .test_seed_data import rows
+from .support import TABLE, seed_rows
 
 
 def raw_items(dynamodb):
@@ -36,14 +35,14 @@ class FailingAfter:
 
 
 def test_seed_that_dies_part_way_is_finished_by_a_rerun_without_losing_newer_edits(dynamodb, tmp_path):
-    items = seed_data.load_items(_file(tmp_path, rows(300)))
+    items = seed_data.load_items(_file(tmp_path, seed_rows(300)))
     with pytest.raises(ConnectionError):
         seed_data.seed(FailingAfter(dynamodb, 120), TABLE, items, workers=4)
     partial = raw_items(dynamodb)
     assert 0 < len(partial) < 300
     # Between the two runs someone edits an item the first run wrote, and one it never reached.
     edited = validate_item(
-        {**rows(1)[0], "model_name": "model-0000", "provider": "Edited", "updated_at": "2026-09-01T00:00:00Z"}
+        {**seed_rows(1)[0], "model_name": "model-0000", "provider": "Edited", "updated_at": "2026-09-01T00:00:00Z"}
     )
     unreached = next(item for item in items if item["model_name"] not in partial)
     edited_unreached = validate_item({**unreached, "provider": "Edited", "updated_at": "2026-09-01T00:00:00Z"})
@@ -59,21 +58,21 @@ def test_seed_that_dies_part_way_is_finished_by_a_rerun_without_losing_newer_edi
 
 
 def test_row_without_updated_at_never_replaces_an_item_that_has_one(dynamodb, tmp_path):
-    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(3, provider="Dated")))]) == 0
-    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(3, updated_at=None)))]) == 0
+    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, seed_rows(3, provider="Dated")))]) == 0
+    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, seed_rows(3, updated_at=None)))]) == 0
     assert {item["provider"]["S"] for item in raw_items(dynamodb).values()} == {"Dated"}
 
 
 def test_attributes_added_by_other_writers_survive_a_seed_of_older_rows(dynamodb, tmp_path):
-    item = item_to_dynamodb(validate_item(rows(1, updated_at="2026-06-01T00:00:00Z")[0]))
+    item = item_to_dynamodb(validate_item(seed_rows(1, updated_at="2026-06-01T00:00:00Z")[0]))
     item["internal_note"] = {"S": "added by another job"}
     dynamodb.put_item(TableName=TABLE, Item=item)
-    seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(1, updated_at="2026-01-01T00:00:00Z")))])
+    seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, seed_rows(1, updated_at="2026-01-01T00:00:00Z")))])
     assert raw_items(dynamodb)["model-0000"]["internal_note"] == {"S": "added by another job"}
 
 
 def test_force_never_writes_an_invalid_file(dynamodb, tmp_path):
-    bad = rows(10) + [{"model_name": "bad", "provider": "x", "context_window": 0, "score": 1}]
+    bad = seed_rows(10) + [{"model_name": "bad", "provider": "x", "context_window": 0, "score": 1}]
     assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, bad)), "--force"]) == 2
     assert raw_items(dynamodb) == {}
 
@@ -100,20 +99,20 @@ def _file(tmp_path, content):
     ],
 )
 def test_updated_at_is_compared_as_instants_not_text(dynamodb, tmp_path, stored, row, kept):
-    item = item_to_dynamodb(validate_item({**rows(1)[0], "provider": "Stored"}))
+    item = item_to_dynamodb(validate_item({**seed_rows(1)[0], "provider": "Stored"}))
     item["updated_at"] = {"S": stored}
     dynamodb.put_item(TableName=TABLE, Item=item)
-    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, rows(1, updated_at=row))))
+    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, seed_rows(1, updated_at=row))))
     assert report.kept_newer == int(kept)
     provider = raw_items(dynamodb)["model-0000"]["provider"]["S"]
     assert provider == ("Stored" if kept else "Acme")
 
 
 def test_attributes_added_by_other_writers_survive_a_seed_of_newer_rows(dynamodb, tmp_path):
-    item = item_to_dynamodb(validate_item({**rows(1, updated_at="2026-01-01T00:00:00Z")[0], "version": "v1"}))
+    item = item_to_dynamodb(validate_item({**seed_rows(1, updated_at="2026-01-01T00:00:00Z")[0], "version": "v1"}))
     item["internal_note"] = {"S": "added by another job"}
     dynamodb.put_item(TableName=TABLE, Item=item)
-    seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(1, updated_at="2026-06-01T00:00:00Z")))])
+    seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, seed_rows(1, updated_at="2026-06-01T00:00:00Z")))])
     stored = raw_items(dynamodb)["model-0000"]
     assert stored["internal_note"] == {"S": "added by another job"}
     assert stored["updated_at"] == {"S": "2026-06-01T00:00:00Z"}
@@ -124,7 +123,7 @@ def test_attributes_added_by_other_writers_survive_a_seed_of_newer_rows(dynamodb
     "timestamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "2025-02-30T00:00:00Z", "soon"]
 )
 def test_a_timestamp_that_cannot_be_normalised_is_an_invalid_row(dynamodb, tmp_path, capsys, timestamp):
-    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, rows(2, updated_at=timestamp)))]) == 2
+    assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, seed_rows(2, updated_at=timestamp)))]) == 2
     error = capsys.readouterr().err
     assert "row 1" in error and "updated_at" in error and "Traceback" not in error
     assert raw_items(dynamodb) == {}
@@ -135,7 +134,7 @@ def test_force_stops_after_bounded_unprocessed_retries_with_a_clear_error():
     from botocore.stub import Stubber
 
     client = boto3.client("dynamodb", region_name="us-east-1")
-    items = [validate_item(row) for row in rows(3)]
+    items = [validate_item(row) for row in seed_rows(3)]
     requests = [{"PutRequest": {"Item": item_to_dynamodb(item)}} for item in items]
     with Stubber(client) as stubber:
         for _ in range(seed_data.MAX_BATCH_ATTEMPTS):
@@ -161,10 +160,10 @@ def test_force_stops_after_bounded_unprocessed_retries_with_a_clear_error():
 def test_timestamps_in_the_same_second_compare_equal_as_they_are_stored(
     dynamodb, tmp_path, stored, row, kept, stored_after
 ):
-    item = item_to_dynamodb(validate_item({**rows(1)[0], "provider": "Stored"}))
+    item = item_to_dynamodb(validate_item({**seed_rows(1)[0], "provider": "Stored"}))
     item["updated_at"] = {"S": stored}
     dynamodb.put_item(TableName=TABLE, Item=item)
-    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, rows(1, updated_at=row))))
+    report = seed_data.seed(dynamodb, TABLE, seed_data.load_items(_file(tmp_path, seed_rows(1, updated_at=row))))
     assert report.kept_newer == int(kept)
     after = raw_items(dynamodb)["model-0000"]
     assert after["provider"]["S"] == ("Stored" if kept else "Acme")
@@ -172,7 +171,7 @@ def test_timestamps_in_the_same_second_compare_equal_as_they_are_stored(
 
 
 def test_rerun_of_a_file_with_millisecond_timestamps_writes_whole_seconds_and_changes_nothing(dynamodb, tmp_path):
-    path = _file(tmp_path, rows(3, updated_at="2025-01-31T12:00:00.123Z"))
+    path = _file(tmp_path, seed_rows(3, updated_at="2025-01-31T12:00:00.123Z"))
     assert seed_data.main(["--table", TABLE, "--file", str(path)]) == 0
     first = raw_items(dynamodb)
     assert {item["updated_at"]["S"] for item in first.values()} == {"2025-01-31T12:00:00Z"}
@@ -181,7 +180,7 @@ def test_rerun_of_a_file_with_millisecond_timestamps_writes_whole_seconds_and_ch
 
 
 def test_a_row_with_a_lone_surrogate_is_an_invalid_row_and_nothing_is_written(dynamodb, tmp_path, capsys):
-    content = rows(3) + [{**rows(1)[0], "model_name": "model-0003", "provider": "Open\ud800AI"}]
+    content = seed_rows(3) + [{**seed_rows(1)[0], "model_name": "model-0003", "provider": "Open\ud800AI"}]
     assert seed_data.main(["--table", TABLE, "--file", str(_file(tmp_path, content))]) == 2
     assert "row 4" in capsys.readouterr().err
     assert raw_items(dynamodb) == {}

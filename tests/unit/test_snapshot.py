@@ -1,6 +1,6 @@
 from chalicelib.snapshot import Snapshot, comes_after, sort_key
 
-from .conftest import make_item
+from .support import make_item
 
 
 def snapshot():

@@ -16,9 +16,9 @@ from chalicelib.config import Settings
 from chalicelib.repository import ScanResult
 from chalicelib.service import ScoresService
 from chalicelib.warmup import WARMUP_EVENT_KEY, warm_api
-from scripts.lambda_events import LambdaContext
+from scripts.harness.lambda_events import LambdaContext
 
-from .conftest import make_item, unit_settings
+from .support import make_item, unit_settings
 
 
 def settings(**overrides):

@@ -1,15 +1,15 @@
 """Capacity: from concurrent users to requests/s, Lambda concurrency, containers, table scans, read units and cost.
 
-    python scripts/capacity_model.py                  # docs/capacity.md's tables for prod, and the checks
-    python scripts/capacity_model.py --users 3000 --seconds-per-request 1
-    python scripts/capacity_model.py --write-docs     # regenerate docs/capacity.md's tables
+    python scripts/planning/capacity_model.py                  # docs/capacity.md's tables for prod, and the checks
+    python scripts/planning/capacity_model.py --users 3000 --seconds-per-request 1
+    python scripts/planning/capacity_model.py --write-docs     # regenerate docs/capacity.md's tables
 
 Each row walks one load through the service: users who send a request every
 `seconds_per_request` (think time included) make requests/s; requests/s times the
 time a container is held (Little's law) is the Lambda concurrency; Lambda keeps
 enough containers for its peaks (with Poisson arrivals, the number of busy
 containers is Poisson); each container reads the table once per TTL, so containers
-set the scans and the read units; `scripts/cost_model.py` prices the month.
+set the scans and the read units; `scripts/planning/cost_model.py` prices the month.
 
 The limits come from the files the deploy uses: the stage throttle from
 infra/terraform/stages/<stage>.json (the export's variable defaults), reserved
@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from scripts.cost_model import (
+from scripts.planning.cost_model import (
     ASSUMED_REFRESH_DURATION_MS,
     BUSINESS_HOURS_PER_MONTH,
     DEFAULT_ITEM_BYTES,
@@ -47,7 +47,7 @@ from scripts.cost_model import (
     write_docs,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STAGES = ROOT / "infra" / "terraform" / "stages"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 

@@ -1,9 +1,9 @@
 """Monthly AWS bill for the LLM Scores API, line by line, from measured per-request figures.
 
-    python scripts/cost_model.py --requests 100e6 [--api-type http] [--cdn-hit-ratio 0.9] ...
-    python scripts/cost_model.py --scenarios          # `make cost`: 1M, 100M and 2.6B requests a month, levers, options
-    python scripts/cost_model.py --options            # each option's monthly price at those three volumes
-    python scripts/cost_model.py --write-docs         # regenerate the tables in docs/cost.md, disaster-recovery.md
+    python scripts/planning/cost_model.py --requests 100e6 [--api-type http] [--cdn-hit-ratio 0.9] ...
+    python scripts/planning/cost_model.py --scenarios    # `make cost`: 1M, 100M and 2.6B requests, levers, options
+    python scripts/planning/cost_model.py --options      # each option's monthly price at those three volumes
+    python scripts/planning/cost_model.py --write-docs   # regenerate the tables in docs/cost.md, disaster-recovery.md
 
 Every price is a dated constant with its public source (us-east-1, on-demand, free
 tiers not subtracted). The defaults for duration, init and log bytes are the
@@ -810,12 +810,18 @@ def scenario_report(base: Inputs, poc_duration_ms: float) -> str:
             f"Biggest levers: {ranked}."
         )
     out += ["", "Options, each priced against the bill above (+ adds, − saves):", "", options_table(base)]
+    out += [
+        "",
+        f"Freshness: a version read every {VERSION_CHECK_SECONDS:g} s per warm container, a rescan per data change:",
+        "",
+        freshness_table(base),
+    ]
     return "\n".join(out)
 
 
 # --- Generated blocks in the docs: the tables there are this model's output, and a test keeps them equal -------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _block_pattern(name: str) -> re.Pattern[str]:
@@ -841,12 +847,61 @@ def with_generated_block(text: str, name: str, content: str) -> str:
 # `make cost` mirrors prod: 1024 MB arm64, REST API, X-Ray on.
 MAKE_COST_INPUTS = Inputs(requests_per_month=100e6, xray=True)
 
+# Freshness (chalicelib/catalogue_version.py): each warm container reads the catalogue version, an item far under
+# 4 KB, with one eventually consistent GetItem (0.5 RRU) per check interval, and rescans the table once per applied
+# data change. CATALOGUE_VERSION_CHECK_SECONDS in .chalice/config.json; the change rate is an assumption.
+VERSION_CHECK_SECONDS = 10.0
+VERSION_READ_UNITS = EVENTUALLY_CONSISTENT_FACTOR
+ASSUMED_DATA_CHANGES_PER_MONTH = 30
+FRESHNESS_CONTAINERS = (1, 15, 150)
+
+
+@dataclass(frozen=True)
+class FreshnessCost:
+    containers: int
+    version_reads_per_container_hour: float
+    read_units_per_month: float
+    rescan_read_units_per_month: float
+    cost_per_month: float
+
+
+def freshness_cost(
+    containers: int,
+    inputs: Inputs = MAKE_COST_INPUTS,
+    check_seconds: float = VERSION_CHECK_SECONDS,
+    changes_per_month: float = ASSUMED_DATA_CHANGES_PER_MONTH,
+) -> FreshnessCost:
+    """What serving data changes within seconds costs a month with `containers` warm all month."""
+    reads_per_hour = 3600 / check_seconds
+    version_units = containers * reads_per_hour * HOURS_PER_MONTH * VERSION_READ_UNITS
+    rescan_units = containers * changes_per_month * read_units_per_scan(inputs)
+    cost = (version_units + rescan_units) / 1e6 * DYNAMODB_RRU_PRICE_PER_MILLION
+    return FreshnessCost(containers, reads_per_hour, version_units, rescan_units, cost)
+
+
+def freshness_table(inputs: Inputs = MAKE_COST_INPUTS, check_seconds: float = VERSION_CHECK_SECONDS) -> str:
+    rows = [
+        "| warm containers | version reads per container-hour | version RRU a month | "
+        f"rescan RRU a month ({ASSUMED_DATA_CHANGES_PER_MONTH} changes) | DynamoDB a month |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for containers in FRESHNESS_CONTAINERS:
+        cost = freshness_cost(containers, inputs, check_seconds)
+        rows.append(
+            f"| {containers} | {cost.version_reads_per_container_hour:,.0f} "
+            f"({cost.version_reads_per_container_hour * VERSION_READ_UNITS:,.0f} RRU) | "
+            f"{cost.read_units_per_month:,.0f} | {cost.rescan_read_units_per_month:,.0f} | "
+            f"${cost.cost_per_month:,.3f} |"
+        )
+    return "\n".join(rows)
+
 
 def doc_blocks(poc_duration_ms: float = ASSUMED_REFRESH_DURATION_MS) -> dict[tuple[str, str], str]:
     """(document, block name) -> the content the model generates for it."""
     return {
         ("docs/cost.md", "cost-scenarios"): scenario_table(MAKE_COST_INPUTS, poc_duration_ms),
         ("docs/cost.md", "cost-options"): options_table(MAKE_COST_INPUTS),
+        ("docs/cost.md", "cost-freshness"): freshness_table(MAKE_COST_INPUTS),
         ("docs/disaster-recovery.md", "second-region"): second_region_table(MAKE_COST_INPUTS),
     }
 

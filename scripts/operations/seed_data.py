@@ -1,6 +1,7 @@
 """Seed the scores table from a JSON file, safely.
 
-    python scripts/seed_data.py --table llm_scores-dev [--file data/llms.json] [--create-table] [--dry-run] [--force]
+    python scripts/operations/seed_data.py --table llm_scores-dev [--file data/llms.json] [--create-table]
+        [--dry-run] [--force]
 
 The whole file is validated before anything is written, by the API's own rules
 (`chalicelib.models`), DynamoDB's number range included; one bad row stops the
@@ -8,7 +9,11 @@ run with its row number and nothing written (exit 2). Writes are conditional on
 `updated_at`, compared as instants: a row never replaces an item the table holds
 a newer version of, so reruns are idempotent and an interrupted seed can simply
 be run again. A row sets the fields the API serves and leaves any other
-attribute alone. `--force` replaces whole items unconditionally with batch
+attribute alone, and records where it came from (commit, actor) in `written_by`,
+which the API never serves. This is the hand tool: it does not bump the catalogue
+version, so warm containers serve what it writes within their TTL. Reviewed changes
+go through `make data-plan` / `make data-apply` (scripts/operations/data_plan.py),
+which share these rules. `--force` replaces whole items unconditionally with batch
 writes. Region, credentials and `AWS_ENDPOINT_URL_DYNAMODB` come from the
 standard AWS SDK configuration.
 
@@ -34,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from chalicelib.catalogue_version import WRITTEN_BY_ATTRIBUTE, written_by_attribute
 from chalicelib.models import FIELD_ORDER, InvalidItem, Item, item_to_dynamodb, timestamp_second, validate_item
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "data" / "llms.json"
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "data" / "llms.json"
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_REPORTED_ERRORS = 20
 # Bounded, so a throttled or contended table ends the run with an error instead of spinning forever.
@@ -118,6 +124,19 @@ def ensure_table(client: Any, table: str, create: bool) -> None:
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
 
+def table_is_newer(stored_item: dict[str, Any] | None, item: Item) -> bool:
+    """True when the table's item must be kept rather than replaced by `item`: the seeder's rule, and the plan's.
+
+    The table wins when its `updated_at` is a later second than the row's, cannot be read as one,
+    or exists while the row has none.
+    """
+    if stored_item is None:
+        return False
+    if "updated_at" not in item and "updated_at" in stored_item:
+        return True
+    return _newer_in_table(stored_item.get("updated_at"), item)
+
+
 def _newer_in_table(stored: Any, item: Item) -> bool:
     """True when the table's `updated_at` is a later second than the row's, or cannot be read as one.
 
@@ -137,26 +156,36 @@ def _newer_in_table(stored: Any, item: Item) -> bool:
         return True
 
 
-def _update_arguments(item: Item) -> dict[str, Any]:
-    """An UpdateItem that makes the served fields exactly the row's and leaves every other attribute alone."""
+def update_arguments(item: Item, written_by: dict[str, str] | None = None) -> dict[str, Any]:
+    """An UpdateItem that makes the served fields exactly the row's and leaves every other attribute alone.
+
+    With `written_by`, the row also records where the write came from (commit, run, actor), in an
+    attribute the API never reads (chalicelib/catalogue_version.py).
+    """
     attributes = item_to_dynamodb(item)
     fields = [name for name in FIELD_ORDER if name != "model_name"]
     names = {f"#f{index}": name for index, name in enumerate(fields)}
     placeholder = {name: key for key, name in names.items()}
     present = [name for name in fields if name in attributes]
     absent = [name for name in fields if name not in attributes]
-    expression = "SET " + ", ".join(f"{placeholder[name]} = :{placeholder[name][1:]}" for name in present)
+    values = {f":{placeholder[name][1:]}": attributes[name] for name in present}
+    assignments = [f"{placeholder[name]} = :{placeholder[name][1:]}" for name in present]
+    if written_by is not None:
+        names["#written_by"] = WRITTEN_BY_ATTRIBUTE
+        values[":written_by"] = written_by_attribute(written_by)
+        assignments.append("#written_by = :written_by")
+    expression = "SET " + ", ".join(assignments)
     if absent:
         expression += " REMOVE " + ", ".join(placeholder[name] for name in absent)
     return {
         "Key": {"model_name": attributes["model_name"]},
         "UpdateExpression": expression,
         "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": {f":{placeholder[name][1:]}": attributes[name] for name in present},
+        "ExpressionAttributeValues": values,
     }
 
 
-def _write_unless_newer(client: Any, table: str, item: Item) -> bool:
+def _write_unless_newer(client: Any, table: str, item: Item, written_by: dict[str, str] | None = None) -> bool:
     """Writes the row unless the table holds a newer version; False when the table's version was kept.
 
     Read, compare, then write on condition that the item is still what was read:
@@ -165,11 +194,9 @@ def _write_unless_newer(client: Any, table: str, item: Item) -> bool:
     key = {"model_name": {"S": item["model_name"]}}
     for _ in range(MAX_CONDITIONAL_ATTEMPTS):
         stored = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-        if _newer_in_table(stored.get("updated_at") if stored else None, item) or (
-            stored is not None and "updated_at" not in item and "updated_at" in stored
-        ):
+        if table_is_newer(stored, item):
             return False
-        arguments = _update_arguments(item)
+        arguments = update_arguments(item, written_by)
         if stored is None:
             condition = "attribute_not_exists(model_name)"
         elif "updated_at" in stored:
@@ -186,6 +213,44 @@ def _write_unless_newer(client: Any, table: str, item: Item) -> bool:
         f"{item['model_name']!r} changed under the seed {MAX_CONDITIONAL_ATTEMPTS} times in a row; "
         "another writer is busy with it, so nothing was overwritten: run the seed again later"
     )
+
+
+def provenance(source: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Where a write comes from, for the `written_by` audit attribute: commit, run and actor, and when.
+
+    In GitHub Actions these are the run's own variables; by hand, the checkout's commit and the
+    operator's login, so a manual write is as traceable as the pipeline's.
+    """
+    import getpass
+    import os
+    import subprocess
+    from datetime import UTC, datetime
+
+    env = dict(os.environ) if environ is None else environ
+    commit = env.get("GITHUB_SHA", "")
+    if not commit:
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = "unknown"
+    run = ""
+    if env.get("GITHUB_RUN_ID"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        run = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
+        run += f"/attempts/{env.get('GITHUB_RUN_ATTEMPT', '1')}"
+    try:
+        actor = env.get("GITHUB_ACTOR") or getpass.getuser()
+    except OSError:
+        actor = "unknown"
+    return {
+        "source": source,
+        "commit": commit,
+        "run": run or "manual",
+        "actor": actor,
+        "at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    }
 
 
 def write_batch(client: Any, table: str, chunk: Sequence[Item], sleep: Callable[[float], None] = time.sleep) -> None:
@@ -214,8 +279,12 @@ def seed(
     force: bool = False,
     workers: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    written_by: dict[str, str] | None = None,
 ) -> SeedReport:
-    """Writes `items`; without `force`, never over an item whose `updated_at` is newer than the row's."""
+    """Writes `items`; without `force`, never over an item whose `updated_at` is newer than the row's.
+
+    With `written_by`, each conditional write records it on the row (`force` replaces items whole, unrecorded).
+    """
     report = SeedReport()
     done = 0
     chunks = [items[start : start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
@@ -224,7 +293,7 @@ def seed(
         if force:
             write_batch(client, table, chunk)
             return len(chunk), 0
-        written = sum(_write_unless_newer(client, table, item) for item in chunk)
+        written = sum(_write_unless_newer(client, table, item, written_by) for item in chunk)
         return written, len(chunk) - written
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -270,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             client = boto3.client("dynamodb")
             ensure_table(client, arguments.table, arguments.create_table)
             print(f"seeding {len(items)} item(s) into {arguments.table}", file=sys.stderr)
+            written_by = provenance(f"seed_data {arguments.file}")
             report = seed(
                 client,
                 arguments.table,
@@ -277,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 force=arguments.force,
                 workers=arguments.workers,
                 progress=_progress_printer(len(items)),
+                written_by=written_by,
             )
+
         except (BotoCoreError, ClientError) as error:
             print(f"error: DynamoDB refused the seed: {error}", file=sys.stderr)
             return 1

@@ -1,6 +1,6 @@
 """`make run`: a local DynamoDB (moto server), the table seeded from data/llms.json, and `chalice local`.
 
-    python scripts/run_local.py [--port 8000] [--dynamodb-port 8001] [--file data/llms.json]
+    python scripts/harness/run_local.py [--port 8000] [--dynamodb-port 8001] [--file data/llms.json]
 
 Everything listens on 127.0.0.1 only and is stopped on Ctrl-C.
 """
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from scripts import seed_data
-from scripts.local_stack import ChaliceLocal, Moto, local_table_name, port_is_open
+from scripts.harness.local_stack import ChaliceLocal, Moto, local_table_name, port_is_open
+from scripts.operations import seed_data
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,13 +2,25 @@
 
 It checks what a client sees and nothing else: health and deep health, a full
 paginated walk in which every item appears exactly once, one item, a 404, a 400,
-ETag revalidation (`If-None-Match` answers 304), HEAD on every route, and the
-security headers on every answer. One line per check; exit 0 when all pass, 1 otherwise.
+ETag revalidation (`If-None-Match` answers 304), HEAD on every route, and on every
+answer the security headers, the JSON Content-Type, the Cache-Control its route
+promises, a per-request latency budget, and which version answered (`X-Api-Version`:
+`--expect-lambda-version 42 --expect-commit <sha>` makes it name that one). One line
+per check; exit 0 when all pass, 1 otherwise.
+
+    python scripts/operations/smoke.py URL [--expect-lambda-version N] [--expect-commit SHA]
+                                           [--request-budget-ms 2000] [--retries 2]
+
+A transient failure (no connection, 429, 502, 503, 504) is retried up to `--retries` times with a short
+backoff, inside the run's budget; a request that times out is not, having spent its time already.
 
 Standard library only, and nothing imported from the app: a deploy runner needs
 no virtualenv, and the check cannot share a bug with the code it checks. The
 expected security headers are therefore written out here; a test keeps them
 equal to `chalicelib.responses.SECURITY_HEADERS`.
+
+The expected version header format is written out here too (`VERSION_FORMAT`); a test keeps it equal to
+`chalicelib.version`'s.
 
 The whole run has a time budget (10 s by default) and each request a timeout, so
 a hanging stage fails the smoke test instead of hanging the deploy.
@@ -33,6 +45,11 @@ from typing import Any
 
 DEFAULT_BUDGET_SECONDS = 10.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
+# Each answer's own limit: a cold start on Lambda's python3.13 plus one DynamoDB read stays well under it.
+DEFAULT_REQUEST_BUDGET_MILLISECONDS = 2000.0
+DEFAULT_RETRIES = 2
+RETRY_BACKOFF_SECONDS = 0.1
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 MAX_LIMIT = 1000
 # The paged walk splits the catalogue into about this many pages, whatever its size.
 WALK_PAGES = 4
@@ -48,6 +65,13 @@ EXPECTED_SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# What every answer names (chalicelib/version.py; a test keeps the two equal): the Lambda version and the commit.
+VERSION_HEADER = "X-Api-Version"
+VERSION_FORMAT = re.compile(r"lambda=(?P<lambda>[0-9]+|\$LATEST); commit=(?P<commit>[0-9A-Za-z._+-]{1,64})")
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# The caching each kind of answer promises (chalicelib/responses.py): catalogue reads may be cached, never the rest.
+CACHEABLE_CACHE_CONTROL = re.compile(r"public, max-age=[0-9]+")
+UNCACHEABLE_CACHE_CONTROL = "no-store"
 # Applied with fullmatch: with match, `$` would also accept a trailing newline.
 WEAK_ETAG = re.compile(r'W/"[^"]*"')
 HSTS = "Strict-Transport-Security"
@@ -63,6 +87,10 @@ CHECKS = (
     "etag",
     "head",
     "security-headers",
+    "content-type",
+    "cache-control",
+    "latency",
+    "version",
     "time-budget",
 )
 
@@ -83,6 +111,9 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: bytes
+    # The last attempt's time, and how many attempts the answer took (retries of transient failures).
+    seconds: float = 0.0
+    attempts: int = 1
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -114,6 +145,7 @@ class Stage:
     base_url: str
     budget_seconds: float
     request_timeout_seconds: float
+    retries: int = DEFAULT_RETRIES
     started: float = field(default_factory=time.monotonic)
     answers: list[Answer] = field(default_factory=list)
 
@@ -124,12 +156,39 @@ class Stage:
         return time.monotonic() - self.started
 
     def request(self, path: str, method: str = "GET", headers: Mapping[str, str] | None = None) -> Answer:
+        """One answer, after up to `retries` more attempts while the failure is transient and the budget lasts."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last_chance = attempt > self.retries
+            try:
+                answer = self._attempt(path, method, headers)
+            except _NoConnection as failure:
+                if last_chance or isinstance(failure.__cause__, TimeoutError) or not self._backoff(attempt):
+                    raise CheckFailed(f"{method} {path}: no answer ({failure}) after {attempt} attempt(s)") from failure
+                continue
+            answer.attempts = attempt
+            if answer.status in TRANSIENT_STATUSES and not last_chance and self._backoff(attempt):
+                continue
+            self.answers.append(answer)
+            return answer
+
+    def _backoff(self, attempt: int) -> bool:
+        """Waits before the next attempt; False when the budget cannot cover the wait."""
+        pause = RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)
+        if self.elapsed() + pause >= self.budget_seconds:
+            return False
+        time.sleep(pause)
+        return True
+
+    def _attempt(self, path: str, method: str, headers: Mapping[str, str] | None) -> Answer:
         remaining = self.budget_seconds - self.elapsed()
         if remaining <= 0:
             raise BudgetExhausted(self.budget_seconds)
         request = urllib.request.Request(
             self.base_url + path, method=method, headers={"User-Agent": USER_AGENT, **(headers or {})}
         )
+        sent = time.monotonic()
         try:
             with self._opener.open(request, timeout=min(self.request_timeout_seconds, remaining)) as response:
                 status, raw_headers, body = response.status, response.headers, response.read()
@@ -137,10 +196,13 @@ class Stage:
             status, raw_headers, body = error.code, error.headers, error.read()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise CheckFailed(f"{method} {path}: no answer ({reason})") from error
-        answer = Answer(method, path, status, {key.lower(): value for key, value in raw_headers.items()}, body)
-        self.answers.append(answer)
-        return answer
+            raise _NoConnection(str(reason)) from (reason if isinstance(reason, BaseException) else error)
+        seconds = time.monotonic() - sent
+        return Answer(method, path, status, {key.lower(): value for key, value in raw_headers.items()}, body, seconds)
+
+
+class _NoConnection(Exception):
+    """No HTTP answer at all: refused, reset, unresolvable or timed out (the cause says which)."""
 
 
 def _hsts_directives(value: str) -> dict[str, str] | None:
@@ -247,9 +309,18 @@ def _duplicates(names: list[str]) -> list[str]:
 class Checks:
     """Each check returns a one-line detail or raises CheckFailed; later checks reuse what earlier ones found."""
 
-    def __init__(self, stage: Stage) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        request_budget_seconds: float = DEFAULT_REQUEST_BUDGET_MILLISECONDS / 1000,
+        expected_lambda_version: str | None = None,
+        expected_commit: str | None = None,
+    ) -> None:
         self.stage = stage
         self.model_name: str | None = None
+        self.request_budget_seconds = request_budget_seconds
+        self.expected_lambda_version = expected_lambda_version
+        self.expected_commit = expected_commit
 
     def health(self) -> str:
         answer = self.stage.request("/health")
@@ -360,6 +431,72 @@ class Checks:
         statuses = ", ".join(str(status) for status in sorted({answer.status for answer in answers}))
         return f"all {len(EXPECTED_SECURITY_HEADERS)} on each of {len(answers)} answers ({statuses})"
 
+    def content_type(self) -> str:
+        """Every answer with a body is JSON in UTF-8 (a HEAD or a 304 has none, and may leave the header out)."""
+        answers = self._answers()
+        wrong = [
+            f"{answer.header('Content-Type')!r} on {answer}"
+            for answer in answers
+            if answer.body and answer.header("Content-Type") != JSON_CONTENT_TYPE
+        ]
+        if wrong:
+            raise CheckFailed(f"{len(wrong)} not {JSON_CONTENT_TYPE}, e.g. " + "; ".join(wrong[:3]))
+        return f"{JSON_CONTENT_TYPE} on each of {sum(1 for answer in answers if answer.body)} answers with a body"
+
+    def cache_control(self) -> str:
+        """Catalogue reads (200 and 304 on /llms...) may be cached publicly; health and every error, never."""
+        wrong = []
+        for answer in self._answers():
+            served = answer.header("Cache-Control")
+            cacheable = answer.path.startswith("/llms") and answer.status in (200, 304)
+            allowed = (
+                served is not None and CACHEABLE_CACHE_CONTROL.fullmatch(served) is not None
+                if cacheable
+                else served == UNCACHEABLE_CACHE_CONTROL
+            )
+            if not allowed:
+                wrong.append(f"{served!r} on {answer}")
+        if wrong:
+            raise CheckFailed(f"{len(wrong)} wrong, e.g. " + "; ".join(wrong[:3]))
+        return "public, max-age on catalogue reads; no-store on health and errors"
+
+    def latency(self) -> str:
+        answers = self._answers()
+        budget = self.request_budget_seconds
+        slow = sorted((answer for answer in answers if answer.seconds > budget), key=lambda a: -a.seconds)
+        if slow:
+            shown = "; ".join(f"{answer} {answer.seconds * 1000:.0f} ms" for answer in slow[:3])
+            raise CheckFailed(f"{len(slow)} over {budget * 1000:.0f} ms, e.g. {shown}")
+        slowest = max(answers, key=lambda answer: answer.seconds)
+        retried = sum(1 for answer in answers if answer.attempts > 1)
+        return (
+            f"each under {budget * 1000:.0f} ms (slowest {slowest.seconds * 1000:.0f} ms, {slowest}); "
+            f"{retried} answer(s) needed a retry"
+        )
+
+    def version(self) -> str:
+        """Every answer names one version, in the app's format; the one expected, when the caller says which."""
+        served = set()
+        for answer in self._answers():
+            value = answer.header(VERSION_HEADER)
+            match = VERSION_FORMAT.fullmatch(value or "")
+            if match is None:
+                raise CheckFailed(f"{answer}: {VERSION_HEADER} {value!r} is not `lambda=N; commit=SHA`")
+            served.add((match["lambda"], match["commit"]))
+        if len(served) > 1:
+            raise CheckFailed(f"answers came from {len(served)} versions: {sorted(served)}")
+        ((lambda_version, commit),) = served
+        if self.expected_lambda_version is not None and lambda_version != self.expected_lambda_version:
+            raise CheckFailed(f"lambda={lambda_version} answered, expected lambda={self.expected_lambda_version}")
+        if self.expected_commit is not None and commit != self.expected_commit:
+            raise CheckFailed(f"commit={commit} answered, expected commit={self.expected_commit}")
+        return f"every answer from lambda={lambda_version}; commit={commit}"
+
+    def _answers(self) -> list[Answer]:
+        if not self.stage.answers:
+            raise CheckFailed("no answers to check")
+        return self.stage.answers
+
     def time_budget(self) -> str:
         elapsed = self.stage.elapsed()
         if elapsed > self.stage.budget_seconds:
@@ -367,9 +504,20 @@ class Checks:
         return f"{elapsed:.2f} s of {self.stage.budget_seconds:g} s"
 
 
-def run(base_url: str, budget_seconds: float, request_timeout_seconds: float, out: Any = sys.stdout) -> bool:
+def run(
+    base_url: str,
+    budget_seconds: float,
+    request_timeout_seconds: float,
+    out: Any = sys.stdout,
+    *,
+    request_budget_seconds: float = DEFAULT_REQUEST_BUDGET_MILLISECONDS / 1000,
+    retries: int = DEFAULT_RETRIES,
+    expected_lambda_version: str | None = None,
+    expected_commit: str | None = None,
+) -> bool:
     """Runs every check, printing one line each; True when all pass."""
-    checks = Checks(Stage(base_url.rstrip("/"), budget_seconds, request_timeout_seconds))
+    stage = Stage(base_url.rstrip("/"), budget_seconds, request_timeout_seconds, retries)
+    checks = Checks(stage, request_budget_seconds, expected_lambda_version, expected_commit)
     passed = True
     for name in CHECKS:
         try:
@@ -389,7 +537,20 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_SECONDS, help="each request's limit"
     )
+    parser.add_argument(
+        "--request-budget-ms",
+        type=float,
+        default=DEFAULT_REQUEST_BUDGET_MILLISECONDS,
+        help="each answer's latency limit, in ms (the latency check)",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=DEFAULT_RETRIES, help="extra attempts for a transient failure (default 2)"
+    )
+    parser.add_argument("--expect-lambda-version", help="the Lambda version every answer must name (e.g. 42)")
+    parser.add_argument("--expect-commit", help="the commit every answer must name")
     arguments = parser.parse_args(argv)
+    if arguments.retries < 0:
+        parser.error("--retries must be 0 or more")
     scheme = urllib.parse.urlsplit(arguments.url).scheme
     if scheme not in ("http", "https") or not urllib.parse.urlsplit(arguments.url).netloc:
         parser.error(f"not an http(s) URL: {arguments.url!r}")
@@ -398,7 +559,16 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    return 0 if run(arguments.url, arguments.budget_seconds, arguments.request_timeout) else 1
+    passed = run(
+        arguments.url,
+        arguments.budget_seconds,
+        arguments.request_timeout,
+        request_budget_seconds=arguments.request_budget_ms / 1000,
+        retries=arguments.retries,
+        expected_lambda_version=arguments.expect_lambda_version,
+        expected_commit=arguments.expect_commit,
+    )
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 LOCAL_STAGE = "local"
 # Dummy credentials: moto accepts anything, and a stray real key must never be used locally.
@@ -174,7 +174,7 @@ class Moto:
 
     def create_table(self, table: str, items: Iterable[dict[str, Any]] | None = None) -> None:
         """Creates `table` and seeds it (by default with the bundled sample catalogue)."""
-        from scripts import seed_data
+        from scripts.operations import seed_data
 
         seed_data.ensure_table(self.client, table, create=True)
         rows = list(items) if items is not None else seed_data.load_items(seed_data.DEFAULT_FILE)
@@ -264,7 +264,7 @@ class ChaliceLocal:
         return http_get(self.base_url, path, headers, timeout)
 
     def log_lines(self) -> list[dict[str, Any]]:
-        """The app's JSON log lines so far (Powertools writes them to stdout, one per line)."""
+        """The app's JSON log lines so far (chalicelib/observability.py writes them to stdout, one per line)."""
         if self.stdout_path is None:
             raise RuntimeError("this server's output goes to the terminal; start it with capture_output=True")
         lines = []

@@ -3,7 +3,7 @@
 Used by tests and benchmarks that drive `app.app(event, context)` in-process,
 the way API Gateway's REST proxy integration, an HTTP API's payload format 1.0
 integration (`api_type = "HTTP"`) and the warm-up function call it.
-It lives in `scripts/`, not `tests/`, because the benchmark needs it too and
+It lives in `scripts/harness/`, not `tests/`, because the benchmark needs it too and
 nothing outside `tests/` may import from there.
 """
 
@@ -112,7 +112,7 @@ def warmup_event(hold_milliseconds: int = 0) -> dict[str, Any]:
 
 @dataclass
 class LambdaContext:
-    """The attributes of Lambda's context object that the app and Powertools read."""
+    """The attributes of Lambda's context object that the app reads."""
 
     function_name: str = "llm-scores-dev"
     memory_limit_in_mb: int = 512

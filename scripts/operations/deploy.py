@@ -1,14 +1,17 @@
 """Shifts a stage's `live` alias to the version `terraform apply` published, through CodeDeploy, and watches it.
 
-    python scripts/deploy.py --stage prod [--export-dir build/terraform-prod] [--target-version 42]
-    python scripts/deploy.py --stage prod --terraform-outputs outputs.json   # saved `terraform output -json`
+    python scripts/operations/deploy.py --stage prod [--export-dir build/terraform-prod] [--target-version 42]
+    python scripts/operations/deploy.py --stage prod --terraform-outputs outputs.json   # saved `terraform output -json`
 
 `make deploy STAGE=prod` runs it after `terraform apply` in the stage's export directory. The apply
 publishes a new version of the API function but leaves `live` where it is (Terraform ignores the
 alias's version and weights). This script asks CodeDeploy to move `live` from the version it serves
 to the new one, with the stage's deployment configuration (prod: 10% for 5 minutes, then the rest;
-dev: all at once). CodeDeploy watches the stage's alarms and rolls back by itself on an alarm or a
-failure; the script prints progress until the deployment succeeds, fails or rolls back.
+dev: all at once). The AppSpec names the stage's two hook functions (chalicelib/deploy_hooks.py):
+BeforeAllowTraffic checks and warms the new version before any traffic reaches it, AfterAllowTraffic
+checks the public URL once it serves. CodeDeploy watches the stage's alarms and rolls back by itself on
+an alarm, a hook's Failed or any other failure; the script prints progress until the deployment
+succeeds, fails or rolls back.
 
 A rollback sticks. When a deployment to version N fails or is stopped (CodeDeploy rolls `live` back),
 or when `--target-version` shifts `live` back from N by hand, N is recorded in the SSM parameter
@@ -17,9 +20,9 @@ or when `--target-version` shifts `live` back from N by hand, N is recorded in t
 A later run refuses to shift to a recorded version: an unchanged zip publishes no new version, so
 the next push would otherwise undo the rollback. `--force` shifts anyway and, on success, clears the record.
 
-    python scripts/deploy.py --stage prod --target-version 42 --force   # make deploy ... FORCE=1
-    python scripts/deploy.py --stage prod --clear-weights               # make deploy ... CLEAR_WEIGHTS=1
-    python scripts/deploy.py --stage prod --record-rollback 42          # a rollback made outside this script
+    python scripts/operations/deploy.py --stage prod --target-version 42 --force   # make deploy ... FORCE=1
+    python scripts/operations/deploy.py --stage prod --clear-weights               # make deploy ... CLEAR_WEIGHTS=1
+    python scripts/operations/deploy.py --stage prod --record-rollback 42          # a rollback made outside this script
 
 Exit status:
   0  `live` serves the target version (or already did), or --clear-weights / --record-rollback did their job
@@ -48,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 LIVE_ALIAS = "live"
 # `terraform output -json` names (infra/terraform/outputs.tf and codedeploy.tf).
@@ -57,6 +60,11 @@ OUTPUT_TARGET_VERSION = "api_function_published_version"
 OUTPUT_ALIAS = "live_alias_name"
 OUTPUT_APPLICATION = "codedeploy_application_name"
 OUTPUT_DEPLOYMENT_GROUP = "codedeploy_deployment_group_name"
+OUTPUT_BEFORE_ALLOW_TRAFFIC_HOOK = "before_allow_traffic_hook_name"
+OUTPUT_AFTER_ALLOW_TRAFFIC_HOOK = "after_allow_traffic_hook_name"
+# The AppSpec's lifecycle events for Lambda, each run by the function app.py registers under the lower-cased name.
+BEFORE_ALLOW_TRAFFIC = "BeforeAllowTraffic"
+AFTER_ALLOW_TRAFFIC = "AfterAllowTraffic"
 UNPUBLISHED = "$LATEST"
 
 SUCCEEDED = "Succeeded"
@@ -110,6 +118,17 @@ class Target:
     application: str
     deployment_group: str
     target_version: str | None
+    # The functions CodeDeploy runs before and after moving traffic (chalicelib/deploy_hooks.py); a Failed from
+    # either fails the deployment, and the group's automatic rollback moves `live` back.
+    before_allow_traffic_hook: str | None = None
+    after_allow_traffic_hook: str | None = None
+
+    def hooks(self) -> dict[str, str]:
+        named = {
+            BEFORE_ALLOW_TRAFFIC: self.before_allow_traffic_hook,
+            AFTER_ALLOW_TRAFFIC: self.after_allow_traffic_hook,
+        }
+        return {event: function for event, function in named.items() if function}
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,9 @@ def default_names(stage: str) -> dict[str, str]:
         OUTPUT_ALIAS: LIVE_ALIAS,
         OUTPUT_APPLICATION: prefix,
         OUTPUT_DEPLOYMENT_GROUP: f"{prefix}-{LIVE_ALIAS}",
+        # Chalice names each @app.lambda_function <app>-<stage>-<name>.
+        OUTPUT_BEFORE_ALLOW_TRAFFIC_HOOK: f"{prefix}-before_allow_traffic",
+        OUTPUT_AFTER_ALLOW_TRAFFIC_HOOK: f"{prefix}-after_allow_traffic",
     }
 
 
@@ -174,12 +196,23 @@ def resolve_target(stage: str, outputs: Mapping[str, Any] | None, target_version
         application=names[OUTPUT_APPLICATION],
         deployment_group=names[OUTPUT_DEPLOYMENT_GROUP],
         target_version=version,
+        before_allow_traffic_hook=names[OUTPUT_BEFORE_ALLOW_TRAFFIC_HOOK],
+        after_allow_traffic_hook=names[OUTPUT_AFTER_ALLOW_TRAFFIC_HOOK],
     )
 
 
-def build_appspec(function_name: str, alias: str, current_version: str, target_version: str) -> dict[str, Any]:
-    """The AppSpec that moves `alias` of `function_name` from `current_version` to `target_version`."""
-    return {
+def build_appspec(
+    function_name: str,
+    alias: str,
+    current_version: str,
+    target_version: str,
+    hooks: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The AppSpec that moves `alias` of `function_name` from `current_version` to `target_version`.
+
+    `hooks` maps a lifecycle event (BeforeAllowTraffic, AfterAllowTraffic) to the function CodeDeploy invokes.
+    """
+    appspec: dict[str, Any] = {
         "version": 0.0,
         "Resources": [
             {
@@ -195,6 +228,9 @@ def build_appspec(function_name: str, alias: str, current_version: str, target_v
             }
         ],
     }
+    if hooks:
+        appspec["Hooks"] = [{event: function} for event, function in hooks.items()]
+    return appspec
 
 
 def revision_for(appspec: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,7 +341,7 @@ def require_published_version(clients: Clients, target: Target, version: str) ->
 
 
 def start_deployment(clients: Clients, target: Target, current: str, version: str) -> str:
-    appspec = build_appspec(target.function_name, target.alias, current, version)
+    appspec = build_appspec(target.function_name, target.alias, current, version, target.hooks())
     try:
         created = clients.codedeploy.create_deployment(
             applicationName=target.application,
@@ -361,7 +397,9 @@ def write_rolled_back(clients: Clients, target: Target, record: Mapping[str, Map
     newest = sorted(record, key=lambda version: int(version) if version.isdigit() else -1)[-ROLLBACK_RECORD_LIMIT:]
     clients.ssm.put_parameter(
         Name=rollback_parameter(target),
-        Description=f"Versions of {target.function_name} that were rolled back; scripts/deploy.py refuses them",
+        Description=(
+            f"Versions of {target.function_name} that were rolled back; scripts/operations/deploy.py refuses them"
+        ),
         Value=json.dumps({version: record[version] for version in newest}, sort_keys=True),
         Type="String",
         Overwrite=True,
@@ -396,7 +434,7 @@ def record_rollback(
         say(
             f"WARNING: could not record that version {version} was rolled back ({error}). Until it is recorded, "
             f"the next deploy may shift {target.alias} to it again: run "
-            f"`python scripts/deploy.py --stage <stage> --record-rollback {version}`."
+            f"`python scripts/operations/deploy.py --stage <stage> --record-rollback {version}`."
         )
         return
     say(f"Recorded: version {version} of {target.function_name} was rolled back; deploys refuse it without --force.")
@@ -424,7 +462,7 @@ def refuse_if_rolled_back(record: Mapping[str, Mapping[str, str]], target: Targe
         f"({entry.get('recorded_at', 'at an unknown time')}: {entry.get('reason', 'no reason recorded')}). "
         f"The outputs still name it because an unchanged zip publishes no new version. Fix the code and push, "
         f"so that a new version is published; or deploy it anyway with "
-        f"`make deploy STAGE=<stage> TARGET_VERSION={version} FORCE=1` (scripts/deploy.py --force)."
+        f"`make deploy STAGE=<stage> TARGET_VERSION={version} FORCE=1` (scripts/operations/deploy.py --force)."
     )
 
 
@@ -562,7 +600,8 @@ def deploy(
             "and its alarms still guard it. Follow it with "
             f"`aws deploy get-deployment --deployment-id {deployment_id}`; stop it and roll back with "
             f"`aws deploy stop-deployment --deployment-id {deployment_id} --auto-rollback-enabled`. If it ends "
-            f"rolled back, record that: `python scripts/deploy.py --stage <stage> --record-rollback {version}`."
+            "rolled back, record that: "
+            f"`python scripts/operations/deploy.py --stage <stage> --record-rollback {version}`."
         )
         return EXIT_TIMED_OUT
     if info["status"] == SUCCEEDED:

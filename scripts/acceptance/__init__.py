@@ -1,0 +1,1 @@
+"""`make acceptance`: the promises only a real AWS account can answer, checked against a deployed stage."""
