@@ -68,9 +68,9 @@ workflows: install workflow-lint ## check .github/workflows: GitHub's schema, zi
 	$(BIN)/python -m pytest -q tests/integration/test_workflows.py
 
 # Standard library only, so a deploy runner needs no venv: any python3 runs it.
-smoke: ## read-only black-box check of a stage in under 10 s: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api
+smoke: ## read-only black-box check of a stage in under 10 s: make smoke URL=https://… [EXPECT_COMMIT=sha] [EXPECT_LAMBDA_VERSION=N]
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<id>.execute-api.<region>.amazonaws.com/api" >&2; exit 2; }
-	$(PYTHON) scripts/operations/smoke.py "$(URL)"
+	$(PYTHON) scripts/operations/smoke.py "$(URL)" $(if $(EXPECT_COMMIT),--expect-commit "$(EXPECT_COMMIT)") $(if $(EXPECT_LAMBDA_VERSION),--expect-lambda-version "$(EXPECT_LAMBDA_VERSION)")
 
 STAGE ?= prod
 
@@ -78,7 +78,7 @@ terraform: install ## Terraform for STAGE (default prod) into build/terraform-ST
 	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
 .PHONY: deploy artifact acceptance fire-drill
-# Every alarm of STAGE with actions to ALARM for HOLD seconds, then back (docs/game-days.md#fire-drill-does-each-page-and-ticket-reach-a-person).
+# Every alarm of STAGE with actions to ALARM for HOLD seconds, then back (docs/game-days.md#fire-drill).
 fire-drill: install ## set each of STAGE's alarms to ALARM for a moment and back, so the team sees each page and ticket (HOLD=10, ONLY=api-down)
 	$(BIN)/python scripts/operations/fire_drill.py --stage $(STAGE) $(if $(HOLD),--hold-seconds "$(HOLD)") $(if $(ONLY),--only "$(ONLY)")
 

@@ -21,8 +21,8 @@ variable "budget_enabled" {
 
 variable "budget_monthly_limit_usd" {
   type        = number
-  default     = 100
-  description = "The account's monthly budget in USD: alerts at 80 % of actual spend and at 100 % of forecast spend. docs/cost.md prices the service per traffic level."
+  default     = 1050
+  description = "The account's monthly budget in USD: alerts at 80 % of actual spend and at 100 % of forecast spend. The default is make cost's month for prod at 100 M requests ($687) with 1.5x headroom (`make cost` prints it; tests/unit/test_cost_model.py keeps them equal)."
   validation {
     condition     = var.budget_monthly_limit_usd > 0
     error_message = "budget_monthly_limit_usd must be positive."
@@ -43,8 +43,8 @@ variable "cost_anomaly_monitor_arn" {
 
 variable "cost_anomaly_alert_threshold_usd" {
   type        = number
-  default     = 20
-  description = "Total impact (USD) an anomaly must reach before it is sent to the cost-alert topic."
+  default     = 70
+  description = "Total impact (USD) an anomaly must reach before it is sent to the cost-alert topic. The default is a tenth of make cost's month for prod (`make cost` prints it)."
   validation {
     condition     = var.cost_anomaly_alert_threshold_usd >= 0
     error_message = "cost_anomaly_alert_threshold_usd must not be negative."

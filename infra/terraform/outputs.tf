@@ -27,7 +27,7 @@ output "dynamodb_table_name" {
 }
 
 output "alarm_topic_arn" {
-  description = "Subscribe the on-call pager here."
+  description = "TICKET severity (the topic keeps its old name, so confirmed subscriptions survive): subscribe the team's queue here. Pages go to page_topic_arn."
   value       = aws_sns_topic.alarms.arn
 }
 

@@ -119,7 +119,7 @@ variable "web_acl_arn" {
 variable "alarm_email" {
   type        = string
   default     = ""
-  description = "Email address subscribed to the alarm topic; empty subscribes nobody (subscribe your pager to the topic instead)."
+  description = "Email address subscribed to the TICKET topic (the old alarm topic) and the us-east-1 edge topic; empty subscribes nobody. Prefer ticket_email_addresses; pagers go in page_https_endpoints (paging.tf)."
 }
 
 variable "api_5xx_alarm_threshold" {

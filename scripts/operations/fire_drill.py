@@ -2,7 +2,7 @@
 sets each back to the state it was in.
 
     python scripts/operations/fire_drill.py --stage dev [--hold-seconds 30] [--only api-down]
-    make fire-drill STAGE=dev
+    make fire-drill STAGE=dev [HOLD=30] [ONLY=api-down]
 
 `SetAlarmState` changes an alarm's state without touching its metrics: the alarm's actions run (the page or ticket
 topic publishes) and CloudWatch re-evaluates the alarm at its next period, so a drilled alarm returns to what its
@@ -103,7 +103,7 @@ def restore(cloudwatch: Any, drilled: list[Alarm], say: Callable[[str], None]) -
             try:
                 cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue=alarm.state, StateReason=RESTORE_REASON)
                 say(f"restored  {alarm.name} -> {alarm.state}")
-            except Exception as error:
+            except Exception as error:  # keep restoring the others, name this one
                 failed.append(alarm.name)
                 say(f"NOT RESTORED {alarm.name}: {error}")
     return failed
@@ -134,7 +134,7 @@ def drill(
                 drilled.append(alarm)
                 try:
                     cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue="ALARM", StateReason=DRILL_REASON)
-                except Exception as error:
+                except Exception as error:  # drill the rest, report this one
                     failed.append(alarm.name)
                     say(f"NOT SET   {alarm.name}: {error}")
                     continue

@@ -23,13 +23,14 @@ import json
 import math
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from chalicelib.deploy_hooks import PREWARM_HEADROOM
 from scripts.planning.cost_model import (
     ASSUMED_REFRESH_DURATION_MS,
     BUSINESS_HOURS_PER_MONTH,
@@ -69,6 +70,9 @@ LAMBDA_SCALING_INTERVAL_SECONDS = 10
 # table-level quota is 40,000 read units a second; each partition serves at most 3,000.
 DYNAMODB_NEW_TABLE_READ_UNITS = 12_000
 DYNAMODB_TABLE_READ_UNITS = 40_000
+# The catalogue (~1.6 MB) fits one partition, and a partition serves at most 3,000 read units a second whatever the
+# table's quota: the bind for scans that start together (docs/decisions/0017-deploy-at-peak-and-cold-fleets.md).
+DYNAMODB_PARTITION_READ_UNITS = 3_000
 
 # --- Durations ---------------------------------------------------------------------------------------------------
 # Measured by `make bench`, 2026-11-25 (docs/performance.md, after the lean hot path): handler(event, context)
@@ -112,6 +116,16 @@ TABLE_ITEMS = 5_000
 
 USER_ROWS = (100, 300, 1_000, 3_000, 5_000, 10_000)
 
+# The traffic share on the new version after each step of CodeDeploy's predefined Lambda configurations
+# (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html). The time between steps
+# does not matter to the model: each step only needs the previous step's containers to be warm, and they are.
+_LINEAR = tuple(round(step / 10, 1) for step in range(1, 11))
+DEPLOYMENT_STEPS: dict[str, tuple[float, ...]] = {
+    "CodeDeployDefault.LambdaAllAtOnce": (1.0,),
+    **{f"CodeDeployDefault.LambdaCanary10Percent{m}Minutes": (0.1, 1.0) for m in (5, 10, 15, 30)},
+    **{f"CodeDeployDefault.LambdaLinear10PercentEvery{m}Minute{'s' if m > 1 else ''}": _LINEAR for m in (1, 2, 3, 10)},
+}
+
 
 @dataclass(frozen=True)
 class StageLimits:
@@ -132,6 +146,11 @@ class StageLimits:
     other_throttle_rate: float
     other_throttle_burst: int
     other_reserved_concurrency: int
+    # How a deploy shifts traffic, and how many containers the BeforeAllowTraffic hook warms first.
+    deployment_config: str = "CodeDeployDefault.LambdaAllAtOnce"
+    prewarm_minimum: int = 0
+    prewarm_maximum: int = 0
+    refresh_deadline_seconds: float = 4.0
 
 
 def _environment(config: dict[str, object], stage: dict[str, object]) -> dict[str, str]:
@@ -160,6 +179,7 @@ def stage_limits(stage: str = "prod", stages: Path = STAGES, chalice_config: Pat
     chalice = config["stages"][stage]
     environment = _environment(config, chalice)
     others = [name for name in deployed if name != stage]
+    hook = _environment({}, chalice.get("lambda_functions", {}).get("before_allow_traffic", {}))
     return StageLimits(
         stage=stage,
         throttle_rate=float(settings[stage]["api_throttling_rate_limit"]),
@@ -177,6 +197,10 @@ def stage_limits(stage: str = "prod", stages: Path = STAGES, chalice_config: Pat
         other_throttle_burst=sum(int(settings[name]["api_throttling_burst_limit"]) for name in others),
         other_reserved_concurrency=sum(_reservations(chalice)[1:])
         + sum(sum(_reservations(config["stages"][name])) for name in others if name in config["stages"]),
+        deployment_config=str(settings[stage].get("codedeploy_deployment_config", "CodeDeployDefault.LambdaAllAtOnce")),
+        prewarm_minimum=int(hook.get("PREWARM_MINIMUM", environment.get("WARMUP_CONCURRENCY", "1"))),
+        prewarm_maximum=int(hook.get("PREWARM_MAXIMUM", "10")),
+        refresh_deadline_seconds=float(environment.get("CACHE_REFRESH_DEADLINE_SECONDS", "4")),
     )
 
 
@@ -328,6 +352,107 @@ def capacity_row(
     )
 
 
+# --- A deploy at peak ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployStep:
+    """One step of a CodeDeploy shift: the new version's share, and what it asks of concurrency and the table."""
+
+    label: str
+    share: float
+    new_version_rate: float
+    containers_needed: int  # the new version's peak containers at its share
+    containers_warm: int  # provisioned share + the hook's pre-warmed + the previous step's
+    cold_starts: int  # containers that start (init + first scan) during this step
+    concurrency: int  # old version's containers + the new version's warm and starting ones
+    scan_read_units: float  # the cold starts' first scans, all at once
+
+    def fits_reserved(self, limits: StageLimits) -> bool:
+        return self.concurrency <= limits.reserved_concurrency
+
+    def fits_table(self, limits: StageLimits) -> bool:
+        # Scans that start together share one partition and must finish within the refresh deadline, or the
+        # containers without a snapshot answer 503.
+        return self.scan_read_units <= DYNAMODB_PARTITION_READ_UNITS * limits.refresh_deadline_seconds
+
+
+def prewarm_containers(limits: StageLimits, live_rate: float) -> int:
+    """What the BeforeAllowTraffic hook warms (chalicelib/deploy_hooks.prewarm_count): the live alias's peak
+    containers with its headroom, between the stage's PREWARM_MINIMUM and PREWARM_MAXIMUM."""
+    peak = peak_containers(live_rate, _without_floors(limits))
+    return max(limits.prewarm_minimum, min(math.ceil(peak * PREWARM_HEADROOM), limits.prewarm_maximum))
+
+
+def _without_floors(limits: StageLimits) -> StageLimits:
+    return replace(limits, warmup_containers=0, provisioned_concurrency=0)
+
+
+def deploy_steps(limits: StageLimits, users: int, seconds_per_request: float = 1.0) -> list[DeployStep]:
+    """The stage's deployment configuration walked at a load: the hook's warm-up, then each traffic step.
+
+    Assumptions (docs/decisions/0017-deploy-at-peak-and-cold-fleets.md): Lambda splits the alias's provisioned
+    concurrency between the versions by weight (rounded down on the new one); a warm container serves
+    1000 / p99 duration requests a second; requests beyond the warm containers' rate wait on cold starts, each
+    holding its container for init and the first scan (`cold_fleet_concurrency`).
+    """
+    if limits.deployment_config not in DEPLOYMENT_STEPS:
+        raise ValueError(f"unknown CodeDeploy configuration {limits.deployment_config!r}: add its steps")
+    rate = min(users / seconds_per_request, limits.throttle_rate)
+    bare = _without_floors(limits)
+    warm_duration_ms = lambda_duration_ms(BENCH_WARM_P99_MS, limits.memory_mb)
+    prewarmed = prewarm_containers(limits, rate)
+    read_units = read_units_of_a_scan()
+    old_containers = peak_containers(rate, bare)
+    steps = [
+        DeployStep(
+            "BeforeAllowTraffic warm-up", 0.0, 0.0, 0, 0, prewarmed, old_containers + prewarmed, prewarmed * read_units
+        )
+    ]
+    warm_from_earlier = prewarmed
+    for share in DEPLOYMENT_STEPS[limits.deployment_config]:
+        new_rate = rate * share
+        needed = peak_containers(new_rate, bare)
+        warm = max(warm_from_earlier, math.floor(limits.provisioned_concurrency * share))
+        beyond_warm_rate = max(0.0, new_rate - warm * 1000 / warm_duration_ms)
+        # Beyond the warm rate a cold fleet forms, and it includes the peak-only containers; below it, only those.
+        cold = max(needed - warm, cold_fleet_concurrency(beyond_warm_rate), 0)
+        old = peak_containers(rate * (1 - share), bare) if share < 1 else 0
+        steps.append(
+            DeployStep(
+                f"{share:.0%} on the new version",
+                share,
+                new_rate,
+                needed,
+                warm,
+                cold,
+                old + warm + cold,
+                cold * read_units,
+            )
+        )
+        warm_from_earlier = warm + cold
+    return steps
+
+
+def deploy_table(limits: StageLimits, users: int = REQUIRED_USERS) -> str:
+    """docs/capacity.md's deploy-at-peak table: each step of the stage's configuration at `users`."""
+    budget = DYNAMODB_PARTITION_READ_UNITS * limits.refresh_deadline_seconds
+    out = [
+        f"| {limits.deployment_config} at {users:,} users | new version req/s | containers it needs | warm "
+        f"| cold starts | concurrency (≤ {limits.reserved_concurrency} reserved) "
+        f"| first-scan RRU (≤ {budget:,.0f}) | |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for step in deploy_steps(limits, users):
+        fits = step.fits_reserved(limits) and step.fits_table(limits)
+        out.append(
+            f"| {step.label} | {step.new_version_rate:,.0f} | {step.containers_needed} | {step.containers_warm} "
+            f"| {step.cold_starts} | {step.concurrency} | {step.scan_read_units:,.0f} "
+            f"| {'ok' if fits else '**fails**'} |"
+        )
+    return "\n".join(out)
+
+
 def _dollars(value: float) -> str:
     return f"${value:,.0f}"
 
@@ -424,6 +549,16 @@ def check_limits(limits: StageLimits, table_items: int = TABLE_ITEMS) -> list[Ch
             f"{reservable}",
             reserved + limits.other_reserved_concurrency <= reservable,
         ),
+        _deploy_check(limits, "reserved concurrency", lambda step: step.fits_reserved(limits)),
+        _deploy_check(
+            limits, "the table's partition within the refresh deadline", lambda step: step.fits_table(limits)
+        ),
+        Check(
+            f"provisioned concurrency serves the {REQUIRED_USERS:,} users warm (spillover share stays near 0)",
+            f"provisioned {limits.provisioned_concurrency}",
+            f"≥ {peak_containers(required_rate, _without_floors(limits))}",
+            limits.provisioned_concurrency >= peak_containers(required_rate, _without_floors(limits)),
+        ),
         Check(
             f"a cold fleet of that many containers, each scanning {table_items:,} items at once, stays under the "
             "table's read quota",
@@ -432,6 +567,17 @@ def check_limits(limits: StageLimits, table_items: int = TABLE_ITEMS) -> list[Ch
             scan_units <= DYNAMODB_TABLE_READ_UNITS,
         ),
     ]
+
+
+def _deploy_check(limits: StageLimits, what: str, fits: Callable[[DeployStep], bool]) -> Check:
+    steps = deploy_steps(limits, REQUIRED_USERS)
+    failing = [step.label for step in steps if not fits(step)]
+    return Check(
+        f"a deploy at {REQUIRED_USERS:,} users ({limits.deployment_config}): every step fits {what}",
+        f"{len(steps) - len(failing)} of {len(steps)} steps fit",
+        "every step" + (f" ({', '.join(failing)} do not)" if failing else ""),
+        not failing,
+    )
 
 
 def _waf_check(limits: StageLimits) -> Check:
@@ -480,6 +626,7 @@ def doc_blocks(limits: StageLimits | None = None) -> dict[tuple[str, str], str]:
         ("docs/capacity.md", "capacity-table"): capacity_table(limits),
         ("docs/capacity.md", "capacity-checks"): checks_table(limits),
         ("docs/capacity.md", "capacity-provisioned"): provisioned_concurrency_table(limits),
+        ("docs/capacity.md", "capacity-deploy"): deploy_table(limits),
     }
 
 
@@ -503,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(checks_table(limits))
     print()
     print(provisioned_concurrency_table(limits))
+    print()
+    print(deploy_table(limits))
     return 0 if all(check.passed for check in check_limits(limits)) else 1
 
 

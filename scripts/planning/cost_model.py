@@ -13,6 +13,7 @@ figures `make bench` measured (docs/performance.md); pass your own.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -108,6 +109,8 @@ ROUTE53_HOSTED_ZONE_PRICE_PER_MONTH = 0.50
 # reading, since an execute-api address is not a resource in this account. As an AWS endpoint: $0.50 + $1.00.
 ROUTE53_HEALTH_CHECK_PRICE_PER_MONTH = 0.75
 ROUTE53_HEALTH_CHECK_HTTPS_PRICE_PER_MONTH = 2.00
+# Same page — string matching (the probe's HTTPS_STR_MATCH), priced the same cautious way.
+ROUTE53_HEALTH_CHECK_STRING_MATCH_PRICE_PER_MONTH = 2.00
 # Route 53 developer guide (health checks, request interval): at the 30 s interval, an endpoint receives
 # a check about every two seconds from the health checkers together. Each goes through API Gateway and Lambda.
 ROUTE53_HEALTH_CHECK_REQUESTS_PER_SECOND = 0.5
@@ -508,10 +511,39 @@ def health_check_requests_per_month() -> float:
     return ROUTE53_HEALTH_CHECK_REQUESTS_PER_SECOND * SECONDS_PER_MONTH
 
 
+def health_check_traffic_cost(inputs: Inputs) -> float:
+    """What Route 53's checkers of one `/health?deep=true` add to a stage's bill: their requests, inspected by WAF.
+
+    Priced inside the stage's bill, where they share the REST API's volume tier and X-Ray's reservoir, with the
+    checks' smaller answers and longer duration folded in.
+    """
+    checks = health_check_requests_per_month()
+    memory_gb = inputs.memory_mb / 1024
+    checked = _with_extra_requests(inputs, checks, DEEP_HEALTH_RESPONSE_BYTES)
+    extra_gb_seconds = (
+        checks * (math.ceil(DEEP_HEALTH_DURATION_MS) - math.ceil(inputs.warm_duration_ms)) / 1000 * memory_gb
+    )
+    return (
+        _bill_change(inputs, checked)
+        + extra_gb_seconds * LAMBDA_DURATION_TIERS[inputs.architecture][0][1]
+        + checks / 1e6 * WAF_REQUEST_PRICE_PER_MILLION
+    )
+
+
+def outside_probe_cost(inputs: Inputs) -> float:
+    """The export's outside probe (infra/terraform/probe.tf): a Route 53 HTTPS string-matching check of the
+    public URL every 30 s, its alarm, the us-east-1 page topic's KMS key, and the checkers' traffic."""
+    check = (
+        ROUTE53_HEALTH_CHECK_PRICE_PER_MONTH
+        + ROUTE53_HEALTH_CHECK_HTTPS_PRICE_PER_MONTH
+        + ROUTE53_HEALTH_CHECK_STRING_MATCH_PRICE_PER_MONTH
+    )
+    return check + CLOUDWATCH_ALARM_PRICE_PER_MONTH + KMS_KEY_PRICE_PER_MONTH + health_check_traffic_cost(inputs)
+
+
 def second_region_lines(inputs: Inputs) -> list[Line]:
     """A warm standby in a second region: DynamoDB global table, the same export, Route 53 failover."""
     checks = health_check_requests_per_month()
-    memory_gb = inputs.memory_mb / 1024
     # The standby serves its own health check, refreshes its containers' snapshots and keeps prod's provisioned
     # concurrency, so that failing over does not meet a cold fleet (docs/capacity.md, "Cold fleets").
     standby = replace(
@@ -527,18 +559,7 @@ def second_region_lines(inputs: Inputs) -> list[Line]:
         provisioned_hours=HOURS_PER_MONTH,
         snapstart=False,
     )
-    # The primary's own health check: priced inside its bill, where it shares the REST API's volume tier and
-    # X-Ray's reservoir, with the checks' smaller answers and longer duration folded in.
-    primary_checked = _with_extra_requests(inputs, checks, DEEP_HEALTH_RESPONSE_BYTES)
-    extra_gb_seconds = (
-        checks * (math.ceil(DEEP_HEALTH_DURATION_MS) - math.ceil(inputs.warm_duration_ms)) / 1000 * memory_gb
-    )
-    # ...and its web ACL inspects them: prod enables WAF.
-    primary_cost = (
-        _bill_change(inputs, primary_checked)
-        + extra_gb_seconds * LAMBDA_DURATION_TIERS[inputs.architecture][0][1]
-        + checks / 1e6 * WAF_REQUEST_PRICE_PER_MILLION
-    )
+    primary_cost = health_check_traffic_cost(inputs)
     writes = inputs.table_items * CATALOGUE_REWRITES_PER_MONTH  # items under 1 KB: one write unit each
     table_gb = inputs.table_items * inputs.item_bytes / GIGABYTE
     replicated_gb = writes * inputs.item_bytes / GIGABYTE
@@ -681,6 +702,13 @@ def option_catalogue(base: Inputs) -> list[Option]:
             logs_insights_cost,
         ),
         Option("CodeDeploy for Lambda", "free", lambda inputs: 0.0),
+        Option(
+            "Outside probe (Route 53 health check)",
+            "HTTPS string-matching check of the public `/health?deep=true` every 30 s, its alarm, a us-east-1 "
+            "KMS key for the page topic, and the checkers' requests (~0.5/s) through WAF, API Gateway and Lambda "
+            "([decision 0019](decisions/0019-synthetic-probe.md))",
+            outside_probe_cost,
+        ),
         Option(
             "Second region for disaster recovery",
             "DynamoDB global table, a warm standby from the same export, 2 Route 53 health checks "
@@ -847,6 +875,51 @@ def with_generated_block(text: str, name: str, content: str) -> str:
 # `make cost` mirrors prod: 1024 MB arm64, REST API, X-Ray on.
 MAKE_COST_INPUTS = Inputs(requests_per_month=100e6, xray=True)
 
+# The bootstrap's cost controls (infra/bootstrap/variables.tf) default to prod's month at make cost's load, with
+# headroom: a normal month, forecast included, stays under the budget, and a month at twice the traffic does not.
+# An anomaly must cost a tenth of the month before it alerts, so a day's noise on a small line is not one.
+PROD_STAGE_FILE = Path(__file__).resolve().parents[2] / "infra" / "terraform" / "stages" / "prod.json"
+BUDGET_HEADROOM = 1.5
+BUDGET_ROUNDING_USD = 50
+ANOMALY_SHARE_OF_MONTH = 0.1
+ANOMALY_ROUNDING_USD = 10
+
+
+@dataclass(frozen=True)
+class CostControls:
+    month_usd: float
+    budget_usd: int
+    anomaly_threshold_usd: int
+
+
+def _round_up(value: float, step: int) -> int:
+    return int(math.ceil(value / step) * step)
+
+
+def suggested_cost_controls(inputs: Inputs = MAKE_COST_INPUTS, stage_file: Path = PROD_STAGE_FILE) -> CostControls:
+    """The budget and anomaly threshold for prod's settings (provisioned concurrency, web ACL) at `inputs`' load."""
+    settings = json.loads(stage_file.read_text())
+    prod = replace(inputs, provisioned_concurrency=int(settings.get("provisioned_concurrency", 0)))
+    month = monthly_bill(prod).total
+    if settings.get("waf_enabled"):
+        month += waf_cost(prod) + waf_logging_cost(prod)
+    return CostControls(
+        month,
+        _round_up(month * BUDGET_HEADROOM, BUDGET_ROUNDING_USD),
+        _round_up(month * ANOMALY_SHARE_OF_MONTH, ANOMALY_ROUNDING_USD),
+    )
+
+
+def cost_controls_report(inputs: Inputs = MAKE_COST_INPUTS) -> str:
+    controls = suggested_cost_controls(inputs)
+    return (
+        f"Cost controls for prod at {_quantity(inputs.requests_per_month, 'requests')} a month "
+        f"({_money(controls.month_usd)}): budget_monthly_limit_usd = {controls.budget_usd} "
+        f"({BUDGET_HEADROOM:g}x), cost_anomaly_alert_threshold_usd = {controls.anomaly_threshold_usd} "
+        f"({ANOMALY_SHARE_OF_MONTH:.0%} of the month); infra/bootstrap/variables.tf defaults to these."
+    )
+
+
 # Freshness (chalicelib/catalogue_version.py): each warm container reads the catalogue version, an item far under
 # 4 KB, with one eventually consistent GetItem (0.5 RRU) per check interval, and rescans the table once per applied
 # data change. CATALOGUE_VERSION_CHECK_SECONDS in .chalice/config.json; the change rate is an assumption.
@@ -997,6 +1070,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("updated: " + ", ".join(changed) if changed else "docs already match the model")
     elif arguments.scenarios:
         print(scenario_report(inputs, arguments.poc_ms))
+        print()
+        print(cost_controls_report(replace(inputs, requests_per_month=MAKE_COST_INPUTS.requests_per_month)))
     elif arguments.options:
         print(f"Options, monthly, against the bill at each volume ({PRICES_AS_OF}; verify before quoting):\n")
         print(options_table(inputs))

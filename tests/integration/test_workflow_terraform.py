@@ -47,6 +47,11 @@ variable "release" {
   type    = string
   default = "planned"
 }
+# The workflow passes the commit it deploys (the real export declares the same variable).
+variable "source_commit" {
+  type    = string
+  default = "unknown"
+}
 resource "terraform_data" "release" {
   input = var.release
 }

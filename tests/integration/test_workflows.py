@@ -339,7 +339,8 @@ def test_reviewers_approve_a_published_plan_and_prod_applies_exactly_that_file()
     jobs = load(DEPLOY)["jobs"]
     plan, apply = jobs["plan-prod"], jobs["deploy-prod"]
     plan_commands = [(subcommand, arguments) for _, _, subcommand, arguments in terraform_commands(plan)]
-    assert ("plan", "-lock-timeout=5m -out=plan.bin") in plan_commands
+    # The plan carries the commit it deploys, which every answer then names in X-Api-Version.
+    assert ("plan", '-lock-timeout=5m -var "source_commit=$GITHUB_SHA" -out=plan.bin') in plan_commands
     assert "apply" not in [subcommand for subcommand, _ in plan_commands]
     summary = plan["steps"][step_index(plan, lambda step: "show -no-color" in step.get("run", ""))]
     assert '>> "$GITHUB_STEP_SUMMARY"' in summary["run"] and "build/plan/plan.txt" in summary["run"]

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"
 ALARM_KINDS = ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm")
 PAGE_TOPIC = "aws_sns_topic.page.arn"
+# Route 53 publishes health-check metrics in us-east-1 only, so the outside probe pages through a us-east-1 topic.
+PAGE_TOPICS = {PAGE_TOPIC, "aws_sns_topic.page_us_east_1.arn"}
 TICKET_TOPICS = {"aws_sns_topic.alarms.arn", "aws_sns_topic.edge_alarms[0].arn"}
 DESCRIPTION = re.compile(r"^(PAGE|TICKET|SILENT): .+ Runbook: docs/operations\.md#(?P<anchor>[a-z0-9-]+)$", re.DOTALL)
 # The paging set of issue 19: the SLO burn-rate page composites and "the API is down". Nothing else wakes a person.
@@ -28,6 +30,7 @@ PAGING_SET = {
     "aws_cloudwatch_composite_alarm.slo_availability_page",
     "aws_cloudwatch_composite_alarm.slo_latency_page",
     "aws_cloudwatch_metric_alarm.api_down",
+    "aws_cloudwatch_metric_alarm.probe",
 }
 # Every option that plans an alarm of its own, so that together these plans hold every alarm the configuration has.
 EVERY_OPTION = {
@@ -89,7 +92,7 @@ def test_each_severity_notifies_its_own_topic_and_silent_alarms_notify_nobody(pr
             severity = planned["alarm_description"].split(":", 1)[0]
             actions = set(planned.get("alarm_actions", [])) | set(planned.get("ok_actions", []))
             if severity == "PAGE":
-                assert actions == {PAGE_TOPIC}, address
+                assert len(actions) == 1 and actions <= PAGE_TOPICS, address
             elif severity == "TICKET":
                 assert actions and actions <= TICKET_TOPICS, address
             else:
@@ -101,7 +104,7 @@ def test_only_the_slo_pages_and_api_down_reach_the_page_topic(prod: Export, dev:
         paging = {
             address.split("[")[0]
             for address, planned in alarms(plan)
-            if PAGE_TOPIC in planned.get("alarm_actions", []) + planned.get("ok_actions", [])
+            if PAGE_TOPICS & set(planned.get("alarm_actions", []) + planned.get("ok_actions", []))
         }
         assert paging == PAGING_SET
 
@@ -129,6 +132,51 @@ def test_both_topics_are_encrypted_with_the_observability_key(prod: Export) -> N
     plan = Plan(prod)
     for key in ("page", "alarms"):
         assert plan.resource("aws_sns_topic", key)["kms_master_key_id"] == "aws_kms_key.observability.arn"
+    us_east_1 = plan.resource("aws_sns_topic", "page_us_east_1")
+    assert us_east_1["kms_master_key_id"] == "aws_kms_key.probe_us_east_1.arn"
+    assert plan.resource("aws_kms_key", "probe_us_east_1")["enable_key_rotation"] is True
+
+
+# ---- the probe from outside -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "host", "path"),
+    [
+        ({}, "local.api_endpoint_url", "/api/health?deep=true"),
+        ({"api_type": "HTTP", "waf_enabled": False}, "local.api_endpoint_url", "/health?deep=true"),
+        ({"cloudfront_enabled": True}, "aws_cloudfront_distribution.api[0].domain_name", "/health?deep=true"),
+        ({"custom_domain_name": "api.example.com", "route53_zone_id": "Z1"}, "api.example.com", "/health?deep=true"),
+    ],
+)
+def test_the_probe_checks_the_public_urls_deep_health_from_outside(
+    prod: Export, variables: dict[str, Any], host: str, path: str
+) -> None:
+    plan = Plan(prod, **variables)
+    check = plan.resource("aws_route53_health_check", "probe")
+    # What only an apply knows stays a reference; the custom domain is known at plan.
+    assert host in str(check["fqdn"])
+    assert (check["type"], check["port"], check["resource_path"]) == ("HTTPS_STR_MATCH", 443, path)
+    assert check["search_string"] == '"status"' and check["enable_sni"] is True
+    assert check["request_interval"] <= 300  # at least every 5 minutes
+    assert len(check["regions"]) >= 3
+
+
+def test_the_probe_pages_after_3_failing_minutes_and_when_it_goes_silent(prod: Export) -> None:
+    plan = Plan(prod, page_email_addresses=["oncall@example.com"])
+    alarm = plan.resource("aws_cloudwatch_metric_alarm", "probe")
+    assert alarm["provider"] == "aws.us_east_1"
+    assert (alarm["namespace"], alarm["metric_name"], alarm["statistic"]) == (
+        "AWS/Route53",
+        "HealthCheckStatus",
+        "Minimum",
+    )
+    assert alarm["dimensions"] == {"HealthCheckId": "aws_route53_health_check.probe.id"}
+    assert (alarm["period"] * alarm["evaluation_periods"], alarm["datapoints_to_alarm"]) == (180, 3)
+    assert (alarm["comparison_operator"], alarm["threshold"]) == ("LessThanThreshold", 1)
+    assert alarm["treat_missing_data"] == "breaching"
+    subscription = plan.resource("aws_sns_topic_subscription", "page_us_east_1", "page email oncall@example.com")
+    assert subscription["topic_arn"] == "aws_sns_topic.page_us_east_1.arn"
 
 
 def test_subscriptions_come_from_the_stage_variables_per_severity(prod: Export) -> None:

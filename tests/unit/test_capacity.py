@@ -111,10 +111,72 @@ def test_each_check_fails_when_its_limit_is_out_of_bounds(prod):
         "WAF's rate rule": replace(prod, waf_rate_limit_per_5_minutes=100),
         "the account keeps": replace(prod, reserved_concurrency=700),
         "a cold fleet": replace(prod, reserved_concurrency=250),
+        "serves the 3,000 users warm": replace(prod, provisioned_concurrency=2),  # prod before issue 19
+        # Nothing warm before an all-at-once shift: 4,155 containers start at once.
+        "every step fits reserved concurrency": replace(
+            prod,
+            deployment_config="CodeDeployDefault.LambdaAllAtOnce",
+            provisioned_concurrency=0,
+            prewarm_minimum=0,
+            prewarm_maximum=0,
+        ),
+        "every step fits the table's partition": replace(prod, prewarm_minimum=60, prewarm_maximum=64),
     }
     for fragment, limits in cases.items():
         failed = [check.name for check in model.check_limits(limits) if not check.passed]
         assert any(fragment in name for name in failed), (fragment, failed)
+
+
+# --- a deploy at peak (issue 19) ----------------------------------------------------------------------------------
+
+
+def test_the_model_reads_prods_deployment_config_and_the_hooks_prewarm_limits(prod):
+    assert prod.deployment_config == _exported_default("codedeploy_deployment_config")
+    hook = CHALICE_CONFIG["stages"]["prod"]["lambda_functions"]["before_allow_traffic"]["environment_variables"]
+    assert (prod.prewarm_minimum, prod.prewarm_maximum) == (int(hook["PREWARM_MINIMUM"]), int(hook["PREWARM_MAXIMUM"]))
+    assert prod.provisioned_concurrency == _exported_default("provisioned_concurrency")
+    assert prod.deployment_config in model.DEPLOYMENT_STEPS
+
+
+def test_prods_export_survives_a_deploy_at_3000_users(prod):
+    steps = model.deploy_steps(prod, 3_000)
+    shares = [step.share for step in steps[1:]]
+    assert shares == list(model.DEPLOYMENT_STEPS[prod.deployment_config]) and shares[-1] == 1.0
+    for step in steps:
+        assert step.concurrency <= prod.reserved_concurrency, step
+        assert step.scan_read_units <= 3_000 * prod.refresh_deadline_seconds, step
+    # Every traffic step lands on enough warm containers: at most a few peak-only cold starts, never a cold fleet.
+    assert all(step.cold_starts <= step.containers_needed for step in steps[1:])
+    # The hook warms the live peak's 13 containers with 25 % headroom before any traffic moves.
+    assert steps[0].cold_starts == math.ceil(13 * 1.25) == 17
+
+
+def test_a_shift_onto_nothing_warm_is_a_cold_fleet(prod):
+    cold = replace(
+        prod,
+        deployment_config="CodeDeployDefault.LambdaAllAtOnce",
+        provisioned_concurrency=0,
+        prewarm_minimum=0,
+        prewarm_maximum=0,
+    )
+    (_, shift) = model.deploy_steps(cold, 3_000)
+    assert shift.cold_starts == model.cold_fleet_concurrency(3_000) == 4_155
+    assert not shift.fits_reserved(cold) and not shift.fits_table(cold)
+
+
+def test_provisioned_concurrency_alone_carries_an_all_at_once_shift(prod):
+    # Split by weight, all 13 provisioned containers serve the new version once it takes all traffic.
+    limits = replace(prod, deployment_config="CodeDeployDefault.LambdaAllAtOnce", prewarm_minimum=0, prewarm_maximum=0)
+    (_, shift) = model.deploy_steps(limits, 3_000)
+    assert shift.containers_warm == 13 and shift.cold_starts == 0
+
+
+def test_every_linear_and_canary_configuration_ends_with_all_traffic_on_the_new_version():
+    for name, shares in model.DEPLOYMENT_STEPS.items():
+        assert list(shares) == sorted(shares) and shares[-1] == 1.0, name
+    assert model.DEPLOYMENT_STEPS["CodeDeployDefault.LambdaLinear10PercentEvery1Minute"][0] == 0.1
+    with pytest.raises(ValueError, match="unknown CodeDeploy configuration"):
+        model.deploy_steps(replace(model.stage_limits("prod"), deployment_config="Custom.Fast"), 3_000)
 
 
 # --- the model's arithmetic ------------------------------------------------------------------------------------
@@ -154,8 +216,9 @@ def test_monthly_cost_adds_prods_provisioned_capacity_and_web_acl_to_the_bill(pr
     assert difference == pytest.approx(expected)
 
 
-def test_containers_never_fall_below_the_warm_up_pool(prod):
-    assert model.capacity_row(100, prod).containers == prod.warmup_containers
+def test_containers_never_fall_below_the_warm_up_pool_or_provisioned_concurrency(prod):
+    assert model.capacity_row(100, prod).containers == max(prod.warmup_containers, prod.provisioned_concurrency)
+    assert model.capacity_row(100, replace(prod, provisioned_concurrency=0)).containers == prod.warmup_containers
 
 
 def test_scans_and_read_units_follow_containers_and_the_mean_ttl(prod):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.planning import cost_model
 from scripts.planning.cost_model import (
     BUSINESS_HOURS_PER_MONTH,
     HOURS_PER_MONTH,
@@ -34,8 +35,10 @@ from scripts.planning.cost_model import (
     waf_logging_cost,
     with_generated_block,
 )
+from tests.terraform.support import parse_hcl
 
 GIB = 1024**3
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -324,3 +327,30 @@ def test_documented_tables_equal_the_models_output(document, name):
     assert generated_block(text, name) == expected, (
         f"{document} ({name}) is out of date: run .venv/bin/python scripts/planning/cost_model.py --write-docs"
     )
+
+
+# --- cost controls from the model (issue 19) ---------------------------------------------------------------------
+
+
+def test_the_bootstraps_budget_and_anomaly_defaults_are_what_make_cost_suggests() -> None:
+    variables = parse_hcl((ROOT / "infra" / "bootstrap" / "variables.tf").read_text())["variable"]
+    controls = cost_model.suggested_cost_controls()
+    assert variables["budget_monthly_limit_usd"]["default"] == controls.budget_usd
+    assert variables["cost_anomaly_alert_threshold_usd"]["default"] == controls.anomaly_threshold_usd
+
+
+def test_suggested_cost_controls_follow_prods_settings_with_headroom(tmp_path) -> None:
+    stage = tmp_path / "prod.json"
+    stage.write_text('{"provisioned_concurrency": 0, "waf_enabled": false}')
+    bare = cost_model.suggested_cost_controls(stage_file=stage)
+    assert bare.month_usd == pytest.approx(cost_model.monthly_bill(cost_model.MAKE_COST_INPUTS).total)
+    assert bare.month_usd * 1.5 <= bare.budget_usd < bare.month_usd * 1.5 + 50
+    assert bare.month_usd * 0.1 <= bare.anomaly_threshold_usd < bare.month_usd * 0.1 + 10
+    stage.write_text('{"provisioned_concurrency": 13, "waf_enabled": true}')
+    assert cost_model.suggested_cost_controls(stage_file=stage).month_usd > bare.month_usd + 100
+
+
+def test_make_cost_prints_the_suggested_cost_controls(capsys) -> None:
+    assert cost_model.main(["--scenarios", "--xray"]) == 0
+    controls = cost_model.suggested_cost_controls()
+    assert f"budget_monthly_limit_usd = {controls.budget_usd}" in capsys.readouterr().out
