@@ -75,7 +75,7 @@ smoke: ## read-only black-box check of a stage in under 10 s: make smoke URL=htt
 STAGE ?= prod
 
 terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
-	$(BIN)/python scripts/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
+	$(BIN)/python scripts/operations/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
 
 .PHONY: deploy artifact acceptance fire-drill
 # Every alarm of STAGE with actions to ALARM for HOLD seconds, then back (docs/game-days.md#fire-drill).
@@ -91,7 +91,7 @@ acceptance: install ## what only AWS can answer, against deployed STAGE (URL=…
 
 # What the deploy workflow builds once, without AWS credentials, and promotes from dev to prod (docs/delivery.md).
 artifact: install ## the deploy artifact in build/artifact: every stage's Terraform and Lambda zip, and a manifest of sha256s
-	$(BIN)/python scripts/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)")
+	$(BIN)/python scripts/operations/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)")
 
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/harness/run_local.py

@@ -1,6 +1,6 @@
-"""The deploy artifact (scripts/artifact.py): built once, reproducible from its sources, refused when altered.
+"""The deploy artifact (scripts/operations/artifact.py): built once, reproducible, refused when altered.
 
-The builds run the real `chalice package` (through scripts/export_terraform.py) on copies of the app,
+The builds run the real `chalice package` (through scripts/operations/export_terraform.py) on copies of the app,
 each with an empty Chalice dependency cache, so both builds install the dependencies themselves.
 `verify` runs as the deploy jobs run it: a separate interpreter, isolated (-I) and without
 site-packages (-S), which also proves it needs nothing beyond the standard library.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts import artifact
 from scripts.harness.local_stack import PROJECT_ROOT
+from scripts.operations import artifact
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,14 @@ def two_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Pa
 
 def run_verify(directory: Path, manifest_sha256: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-I", "-S", str(PROJECT_ROOT / "scripts" / "artifact.py"), "verify", str(directory)]
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(PROJECT_ROOT / "scripts" / "operations" / "artifact.py"),
+            "verify",
+            str(directory),
+        ]
         + ["--manifest-sha256", manifest_sha256, *extra],
         capture_output=True,
         text=True,
@@ -179,7 +186,7 @@ def test_a_sealed_plan_bundle_is_verified_and_bound_to_its_build(built, tmp_path
     (bundle / "plan.bin").write_bytes(b"plan made from the build")
     (bundle / "terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/aws" {}\n')
     sealed = subprocess.run(
-        [sys.executable, "-I", "-S", str(PROJECT_ROOT / "scripts" / "artifact.py"), "seal", str(bundle)]
+        [sys.executable, "-I", "-S", str(PROJECT_ROOT / "scripts" / "operations" / "artifact.py"), "seal", str(bundle)]
         + ["--commit", COMMIT, "--bound-to", build_sha256],
         capture_output=True,
         text=True,

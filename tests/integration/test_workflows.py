@@ -221,7 +221,8 @@ CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
 UPLOAD_ACTION = "actions/upload-artifact@"
 DOWNLOAD_ACTION = "actions/download-artifact@"
 VERIFY_ARTIFACT = (
-    'python3 scripts/artifact.py verify build/artifact --manifest-sha256 "$MANIFEST_SHA256" --commit "$GITHUB_SHA"'
+    "python3 scripts/operations/artifact.py verify build/artifact"
+    ' --manifest-sha256 "$MANIFEST_SHA256" --commit "$GITHUB_SHA"'
 )
 
 
@@ -355,7 +356,8 @@ def test_reviewers_approve_a_published_plan_and_prod_applies_exactly_that_file()
     assert apply["steps"][downloaded]["with"]["path"] == "build/plan"
     verified = run_step(
         apply,
-        'python3 scripts/artifact.py verify build/plan --manifest-sha256 "$PLAN_SHA256" --commit "$GITHUB_SHA" '
+        "python3 scripts/operations/artifact.py verify build/plan"
+        ' --manifest-sha256 "$PLAN_SHA256" --commit "$GITHUB_SHA" '
         '--bound-to "$MANIFEST_SHA256"',
     )
     commands = terraform_commands(apply)

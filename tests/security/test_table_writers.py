@@ -1,6 +1,7 @@
 """Who may write the scores table (issue 20): the pipeline's data role and a break-glass role; never the API.
 
-Read from the real prod export (scripts/export_terraform.py), evaluated by tests/terraform/support.py's `Plan`.
+Read from the real prod export (scripts/operations/export_terraform.py), evaluated by tests/terraform/support.py's
+`Plan`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import Export, Plan
 
 DATA_ROLE = "arn:aws:iam::123456789012:role/llm-scores-prod-data"

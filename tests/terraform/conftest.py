@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import STAGES, Export
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import Export, Plan, read_terraform, strings
 
 ROOT = Path(__file__).resolve().parents[2]

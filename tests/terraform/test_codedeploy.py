@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from scripts import export_terraform
-from scripts.operations import deploy
+from scripts.operations import deploy, export_terraform
 from tests.terraform.support import DATA_SOURCES, Export, Plan, checked_resources, checkov_clean, stage_settings
 
 ROOT = Path(__file__).resolve().parents[2]

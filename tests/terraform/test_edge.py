@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import Export, Plan, stage_settings
 
 ROOT = Path(__file__).resolve().parents[2]

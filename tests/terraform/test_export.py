@@ -1,4 +1,4 @@
-"""The Terraform export (scripts/export_terraform.py): what the plan of each stage holds, checkov and cfn-lint.
+"""The Terraform export (scripts/operations/export_terraform.py): what each stage's plan holds, checkov and cfn-lint.
 
 Read through `support.Plan` from parsed files; no Terraform binary and no AWS account are needed.
 checkov runs from its own tool venv (`make checkov`, a prerequisite of `make test`).
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from chalicelib import contract
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import (
     Export,
     Plan,

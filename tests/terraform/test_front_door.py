@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib import contract
-from scripts import export_terraform
+from scripts.operations import export_terraform
 from tests.terraform.support import (
     Export,
     Plan,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from scripts import export_terraform
 from scripts.acceptance.__main__ import ALL_CHECKS
+from scripts.operations import export_terraform
 from tests.terraform.support import Export, Plan
 
 READ_ONLY_ACTION = re.compile(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.export_terraform import INFRA, stage_file
+from scripts.operations.export_terraform import INFRA, stage_file
 from scripts.planning import capacity_model as model
 from scripts.planning.cost_model import SECONDS_PER_MONTH, Inputs, generated_block, waf_cost, waf_logging_cost
 from tests.terraform.support import parse_hcl

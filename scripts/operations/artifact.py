@@ -1,10 +1,10 @@
 """The deploy artifact: built once without AWS credentials, then promoted unchanged from dev to prod.
 
-    python scripts/artifact.py build [--out build/artifact] [--commit SHA]     # `make artifact`
-    python scripts/artifact.py verify DIR --manifest-sha256 HEX [--commit SHA] [--bound-to HEX]
-    python scripts/artifact.py seal DIR --commit SHA [--bound-to HEX]         # prints the new manifest's sha256
+    python scripts/operations/artifact.py build [--out build/artifact] [--commit SHA]     # `make artifact`
+    python scripts/operations/artifact.py verify DIR --manifest-sha256 HEX [--commit SHA] [--bound-to HEX]
+    python scripts/operations/artifact.py seal DIR --commit SHA [--bound-to HEX]   # prints the new manifest's sha256
 
-`build` exports every deployed stage with scripts/export_terraform.py into DIR/terraform-<stage>/
+`build` exports every deployed stage with scripts/operations/export_terraform.py into DIR/terraform-<stage>/
 (the Terraform and the Lambda zip `chalice package` made) and writes DIR/manifest.json: the
 commit, the zip's sha256, the sha256 of the dependency files, the toolchain, and the sha256 of
 every file. The zip is rewritten so that the same sources give the same bytes on any checkout
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "manifest.json"
 FORMAT = 1
 DEPLOYED_STAGES = ("dev", "prod")
@@ -148,7 +148,7 @@ def build(
 
     `project` is the app whose code is packaged (tests pass a copy); the Terraform comes from this checkout.
     """
-    from scripts import export_terraform
+    from scripts.operations import export_terraform
 
     _prepare_output(out)
     zip_digests: dict[str, str] = {}

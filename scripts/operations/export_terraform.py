@@ -5,8 +5,8 @@ wrong for current Terraform and for production (each edit and its reason: docs/d
 in Chalice's output"). The HCL in `infra/terraform/` and the stage's variable values
 (`infra/terraform/stages/<stage>.json`, as `terraform.tfvars.json`) are copied beside it unchanged.
 
-    python scripts/export_terraform.py --stage prod [--out build/terraform-prod] [--backend-file backend.tf]
-    python scripts/export_terraform.py --bootstrap [--out build/terraform-bootstrap] [--backend-file backend.tf]
+    python scripts/operations/export_terraform.py --stage prod [--out build/terraform-prod] [--backend-file backend.tf]
+    python scripts/operations/export_terraform.py --bootstrap [--out build/terraform-bootstrap] [--backend-file F]
 
 `--bootstrap` exports `infra/bootstrap/` instead: the account-wide resources no stage may own
 (docs/deploy.md, "Once per account: bootstrap"). Apply it once per account and region, before the first stage.
@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from chalicelib.contract import ROUTES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra" / "terraform"
 BOOTSTRAP = ROOT / "infra" / "bootstrap"
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
