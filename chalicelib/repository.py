@@ -97,7 +97,10 @@ def create_client(settings: Settings) -> Any:
         session.register_component("data_loader", trimmed_loader())
         client = session.create_client("dynamodb", region_name=settings.aws_region, config=config)
     except BotoCoreError as error:  # e.g. a runtime botocore that reads these files differently
-        logging.getLogger(__name__).warning("trimmed DynamoDB model not loaded (%s); using botocore's", error)
+        # A child of the service's logger (chalicelib/observability.py), so the warning is a JSON line like the rest.
+        logging.getLogger("llm-scores.repository").warning(
+            "trimmed DynamoDB model not loaded (%s); using botocore's", error
+        )
         session = get_session()
         client = session.create_client("dynamodb", region_name=settings.aws_region, config=config)
     return dynamodb_wire.install(client)

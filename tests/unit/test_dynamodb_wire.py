@@ -16,6 +16,8 @@ from bench.items import generate_items
 from chalicelib import dynamodb_model, dynamodb_wire
 from chalicelib.models import InvalidItem, item_from_dynamodb, item_to_dynamodb
 
+from .support import unit_settings
+
 pytestmark = pytest.mark.unit
 
 # Values that break, or nearly break, one rule each; every one is tried in every field.
@@ -209,3 +211,24 @@ def test_an_items_served_text_is_json_text_whether_or_not_it_needs_html_escaping
     items = generate_items(5) + [{"model_name": "a", "provider": "<b> & </b>", "note": "caf\u00e9 \U0001f600"}]
     for item in items:
         assert item_text(item) == json_text(item)
+
+
+def test_a_trimmed_model_that_will_not_load_falls_back_to_botocores_with_one_json_warning(
+    monkeypatch: pytest.MonkeyPatch, log_lines
+) -> None:
+    # A runtime botocore that reads the shipped model files differently must cost a warning, never a cold start.
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import Loader
+
+    from chalicelib import repository
+
+    class UnreadableModels(Loader):
+        def load_service_model(self, *args: object, **kwargs: object) -> object:
+            raise DataNotFoundError(data_path="dynamodb")
+
+    monkeypatch.setattr(repository, "trimmed_loader", UnreadableModels)
+    client = repository.create_client(unit_settings())
+    assert client.meta.service_model.service_name == "dynamodb"
+    assert "describe_backup" in dir(client)  # botocore's full model, not the trimmed one
+    (warning,) = log_lines()
+    assert warning["level"] == "WARNING" and warning["message"].startswith("trimmed DynamoDB model not loaded")
