@@ -11,55 +11,65 @@ INSTALLED := $(VENV)/.installed
 help: ## list every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# chalice 1.34 requires pip < 26.3; pinning pip keeps a fresh install from upgrading it and then downgrading.
-$(INSTALLED): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "pip==26.2.1"
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+# Every venv installs from a lock with hashes, wheels only, so nothing unverified is downloaded or built:
+# pip and setuptools first (requirements/venv-seed.txt), then the venv's own lock (docs/decisions/0021-hash-locked-dependencies.md).
+PIP_INSTALL_LOCKED := -m pip install --quiet --require-hashes --only-binary :all:
+# A recipe line: make the venv $(1) anew and install exactly the lock $(2) into it.
+locked_venv = rm -rf $(1) && $(PYTHON) -m venv $(1) && $(1)/bin/python $(PIP_INSTALL_LOCKED) -r requirements/venv-seed.txt && $(1)/bin/python $(PIP_INSTALL_LOCKED) -r $(2)
+# A tool venv's stamp is named after its lock's contents: a changed lock reinstalls, a restored cache does not.
+lock_stamp = $(1)/.installed-$(shell cat requirements/venv-seed.txt $(2) | sha256sum | cut -c1-16)
+
+$(INSTALLED): requirements.txt requirements-dev.txt requirements/venv-seed.txt
+	$(call locked_venv,$(VENV),requirements-dev.txt)
 	touch $@
 
 install: $(INSTALLED) ## create .venv with the runtime and dev requirements (every other target does this first)
 
 # checkov pins an older boto3 than the project's, so it lives in its own tool venv.
-CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .tools/checkov
-CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+CHECKOV_INSTALLED := $(call lock_stamp,$(CHECKOV_VENV),requirements/checkov.txt)
 
 $(CHECKOV_INSTALLED):
-	rm -rf $(CHECKOV_VENV)
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(call locked_venv,$(CHECKOV_VENV),requirements/checkov.txt)
 	touch $@
 
 checkov: $(CHECKOV_INSTALLED) ## install checkov in its own tool venv (it pins an older boto3)
 
 # pip-audit needs PyPI and the vulnerability database, so it has its own tool venv and stays out of `make test`.
 AUDIT_VENV := .tools/audit
-AUDIT_INSTALLED := $(AUDIT_VENV)/.installed
+AUDIT_INSTALLED := $(call lock_stamp,$(AUDIT_VENV),requirements/pip-audit.txt)
 
 $(AUDIT_INSTALLED):
-	rm -rf $(AUDIT_VENV)
-	$(PYTHON) -m venv $(AUDIT_VENV)
-	$(AUDIT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit
+	$(call locked_venv,$(AUDIT_VENV),requirements/pip-audit.txt)
 	touch $@
 
 audit: $(AUDIT_INSTALLED) ## pip-audit the runtime requirements (needs network; not part of make test)
 	$(AUDIT_VENV)/bin/pip-audit --requirement requirements.txt --strict --progress-spinner off
 
 # The GitHub workflow linters (`make test` runs both, offline) bring their own dependency trees: own tool venv.
-ZIZMOR_VERSION := 1.32.0
-CHECK_JSONSCHEMA_VERSION := 0.39.0
 WORKFLOW_LINT_VENV := .tools/workflow-lint
-WORKFLOW_LINT_INSTALLED := $(WORKFLOW_LINT_VENV)/.installed-zizmor-$(ZIZMOR_VERSION)-check-jsonschema-$(CHECK_JSONSCHEMA_VERSION)
+WORKFLOW_LINT_INSTALLED := $(call lock_stamp,$(WORKFLOW_LINT_VENV),requirements/workflow-lint.txt)
 
 $(WORKFLOW_LINT_INSTALLED):
-	rm -rf $(WORKFLOW_LINT_VENV)
-	$(PYTHON) -m venv $(WORKFLOW_LINT_VENV)
-	$(WORKFLOW_LINT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(WORKFLOW_LINT_VENV)/bin/python -m pip install --quiet zizmor==$(ZIZMOR_VERSION) check-jsonschema==$(CHECK_JSONSCHEMA_VERSION)
+	$(call locked_venv,$(WORKFLOW_LINT_VENV),requirements/workflow-lint.txt)
 	touch $@
+
+# `make lock` is the one way to change a lock: edit a *.in file, run it, commit the *.txt it rewrites.
+# Universal (markers for every platform, Python 3.11 and up) and with a hash for every file of every pin.
+UV_VENV := .tools/uv
+UV_INSTALLED := $(call lock_stamp,$(UV_VENV),requirements/uv.txt)
+LOCKS := requirements.txt requirements-dev.txt $(patsubst %.in,%.txt,$(wildcard requirements/*.in))
+
+$(UV_INSTALLED):
+	$(call locked_venv,$(UV_VENV),requirements/uv.txt)
+	touch $@
+
+.PHONY: lock
+lock: $(UV_INSTALLED) ## re-resolve every lock with hashes from its *.in (needs PyPI; UPGRADE=1 takes the newest allowed)
+	@for lock in $(LOCKS); do \
+		$(UV_VENV)/bin/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
+			$(if $(UPGRADE),--upgrade) "$${lock%.txt}.in" -o "$$lock" || exit 1; \
+	done
 
 .PHONY: workflow-lint workflows smoke
 workflow-lint: $(WORKFLOW_LINT_INSTALLED) ## install zizmor and check-jsonschema in their own tool venv
@@ -76,6 +86,7 @@ STAGE ?= prod
 
 terraform: install ## Terraform for STAGE (default prod) into build/terraform-STAGE (BACKEND_FILE=… copies in backend.tf); then terraform init && apply
 	$(BIN)/python scripts/operations/export_terraform.py --stage $(STAGE) --out build/terraform-$(STAGE) $(if $(BACKEND_FILE),--backend-file "$(BACKEND_FILE)")
+	$(if $(wildcard infra/terraform/.terraform.lock.hcl),cp infra/terraform/.terraform.lock.hcl build/terraform-$(STAGE)/)
 
 .PHONY: deploy artifact acceptance fire-drill
 # Every alarm of STAGE with actions to ALARM for HOLD seconds, then back (docs/game-days.md#fire-drill).
@@ -90,8 +101,8 @@ acceptance: install ## what only AWS can answer, against deployed STAGE (URL=…
 	$(BIN)/python -m scripts.acceptance --stage $(STAGE) $(if $(URL),--api-url "$(URL)") $(if $(ALARM_DRILL),--alarm-drill) $(if $(ROLLBACK_DRILL),--rollback-drill) $(if $(DRILL_VERSION),--rollback-drill-version "$(DRILL_VERSION)") $(if $(OUT),--out "$(OUT)")
 
 # What the deploy workflow builds once, without AWS credentials, and promotes from dev to prod (docs/delivery.md).
-artifact: install ## the deploy artifact in build/artifact: every stage's Terraform and Lambda zip, and a manifest of sha256s
-	$(BIN)/python scripts/operations/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)")
+artifact: install ## the deploy artifact in build/artifact: every stage's Terraform and Lambda zip, a manifest of sha256s (PROVIDER_LOCK=…)
+	$(BIN)/python scripts/operations/artifact.py build --out build/artifact $(if $(COMMIT),--commit "$(COMMIT)") $(if $(PROVIDER_LOCK),--provider-lock "$(PROVIDER_LOCK)")
 
 run: install ## run the API on http://127.0.0.1:8000 against a local DynamoDB (moto server); Ctrl-C stops
 	$(BIN)/python scripts/harness/run_local.py

@@ -1,13 +1,14 @@
 """The deploy artifact: built once without AWS credentials, then promoted unchanged from dev to prod.
 
-    python scripts/operations/artifact.py build [--out build/artifact] [--commit SHA]     # `make artifact`
+    python scripts/operations/artifact.py build [--out DIR] [--commit SHA] [--provider-lock F]   # `make artifact`
     python scripts/operations/artifact.py verify DIR --manifest-sha256 HEX [--commit SHA] [--bound-to HEX]
     python scripts/operations/artifact.py seal DIR --commit SHA [--bound-to HEX]   # prints the new manifest's sha256
 
 `build` exports every deployed stage with scripts/operations/export_terraform.py into DIR/terraform-<stage>/
-(the Terraform and the Lambda zip `chalice package` made) and writes DIR/manifest.json: the
-commit, the zip's sha256, the sha256 of the dependency files, the toolchain, and the sha256 of
-every file. The zip is rewritten so that the same sources give the same bytes on any checkout
+(the Terraform and the Lambda zip `chalice package` made), copies the Terraform provider lock to
+DIR/terraform.lock.hcl (every stage's jobs install exactly it), and writes DIR/manifest.json: the
+commit, the zip's sha256, the sha256 of the dependency locks, the providers locked, the toolchain,
+and the sha256 of every file. The zip is rewritten so that the same sources give the same bytes on any checkout
 (normalize_zip), and dev and prod must carry the same zip, or the build fails.
 
 `verify` refuses a directory that does not match its manifest, a manifest that is not the one the
@@ -40,11 +41,15 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 DEPLOYED_STAGES = ("dev", "prod")
 DEPLOYMENT_ZIP = "deployment.zip"
-# What decides the zip's third-party contents; recorded so that a rebuild that differs can say why.
-DEPENDENCY_FILES = ("requirements.txt", "requirements-dev.txt")
+# The locks that decide the zip's third-party contents and the build's tools; recorded so that a rebuild that
+# differs can say why.
+DEPENDENCY_FILES = ("requirements.txt", "requirements-dev.txt", "requirements/venv-seed.txt")
 # zipfile's earliest representable time, the one `chalice package` writes too.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 DIST_INFO = re.compile(r"^([^/]+)-([^/-]+)\.dist-info/")
+# Not `.terraform.lock.hcl`: upload-artifact leaves out hidden files. The jobs copy it in under its real name.
+PROVIDER_LOCK = "terraform.lock.hcl"
+LOCKED_PROVIDER = re.compile(r'^provider "([^"]+)" \{\s*\n\s*version\s*=\s*"([^"]+)"', re.M)
 
 
 class ArtifactError(RuntimeError):
@@ -141,13 +146,27 @@ def _prepare_output(out: Path) -> None:
     out.mkdir(parents=True)
 
 
+def locked_providers(lock: Path) -> dict[str, str]:
+    """Each provider a Terraform lock file pins, and its version."""
+    providers = dict(LOCKED_PROVIDER.findall(lock.read_text()))
+    if not providers:
+        raise ArtifactError(f"{lock} pins no provider: is it a .terraform.lock.hcl?")
+    return providers
+
+
 def build(
-    out: Path, commit: str, stages: Iterable[str] = DEPLOYED_STAGES, project: Path = ROOT
+    out: Path,
+    commit: str,
+    stages: Iterable[str] = DEPLOYED_STAGES,
+    project: Path = ROOT,
+    provider_lock: Path | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Exports each stage into out/terraform-<stage>/, writes out/manifest.json; returns it and its sha256.
 
     `project` is the app whose code is packaged (tests pass a copy); the Terraform comes from this checkout.
+    `provider_lock` (the build job's `terraform init`, which needs the registry) travels in the artifact.
     """
+    providers = locked_providers(provider_lock) if provider_lock is not None else None
     from scripts.operations import export_terraform
 
     _prepare_output(out)
@@ -165,6 +184,8 @@ def build(
         # The stages' settings belong in their Terraform, not in the code: one zip is what dev tests and prod runs.
         raise ArtifactError(f"the stages' deployment zips differ: {zip_digests}")
     first_zip = out / f"terraform-{next(iter(zip_digests))}" / DEPLOYMENT_ZIP
+    if provider_lock is not None:
+        shutil.copyfile(provider_lock, out / PROVIDER_LOCK)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "kind": "build",
@@ -176,6 +197,8 @@ def build(
             "distributions": bundled_distributions(first_zip),
         },
         "dependency_files": {name: sha256_of(project / name) for name in DEPENDENCY_FILES if (project / name).exists()},
+        # null: built without one (`make artifact` offline); the deploy jobs then fail before any credentials.
+        "terraform_providers": providers,
         "toolchain": toolchain(),
         "files": _files(out),
     }
@@ -240,6 +263,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     build_command = commands.add_parser("build", help="export every stage and write the manifest (needs the venv)")
     build_command.add_argument("--out", type=Path, default=ROOT / "build" / "artifact")
     build_command.add_argument("--commit", help="the commit being built (default: git HEAD, +dirty if modified)")
+    build_command.add_argument("--provider-lock", type=Path, help="the .terraform.lock.hcl every stage installs")
     verify_command = commands.add_parser("verify", help="refuse a directory that is not the announced artifact")
     verify_command.add_argument("directory", type=Path)
     verify_command.add_argument("--manifest-sha256", required=True, help="the sha256 its producer announced")
@@ -266,13 +290,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{arguments.directory} matches its manifest ({arguments.manifest_sha256}).")
         return 0
     try:
-        manifest, digest = build(arguments.out, arguments.commit or current_commit())
+        manifest, digest = build(
+            arguments.out, arguments.commit or current_commit(), provider_lock=arguments.provider_lock
+        )
     except ArtifactError as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
     zip_entry = manifest["deployment_zip"]
     print(f"Artifact for {manifest['commit']} in {arguments.out}: stages {', '.join(manifest['stages'])}.")
     print(f"  {DEPLOYMENT_ZIP} sha256 {zip_entry['sha256']} ({zip_entry['bytes']} bytes)")
+    for source, version in (manifest["terraform_providers"] or {}).items():
+        print(f"  {PROVIDER_LOCK}: {source} {version}")
     print(f"  {MANIFEST} sha256 {digest}")
     return 0
 

@@ -25,8 +25,21 @@ from scripts.operations import artifact
 pytestmark = pytest.mark.integration
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+# What the build job's `terraform init` writes (hashes shortened): the artifact carries it to every stage's jobs.
+PROVIDER_LOCK = """# This file is maintained automatically by "terraform init".
+# Manual edits may be lost in future updates.
+
+provider "registry.terraform.io/hashicorp/aws" {
+  version     = "6.23.0"
+  constraints = ">= 5.40.0, < 7.0.0"
+  hashes = [
+    "h1:NOvMfgvmQhDV3R5zKKUYbnMSIr70u5j7YgWZz9NLWd8=",
+    "zh:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+  ]
+}
+"""
 # What `chalice package` reads from a project: the app, its library, its config and its requirements.
-APP_SOURCES = ("app.py", "chalicelib", ".chalice", "requirements.txt", "requirements-dev.txt")
+APP_SOURCES = ("app.py", "chalicelib", ".chalice", "requirements.txt", "requirements-dev.txt", "requirements")
 
 
 def copy_app(destination: Path) -> Path:
@@ -68,8 +81,10 @@ def two_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict, Pa
     second_sources = root / "second-sources"
     shutil.copytree(first_sources, second_sources)
     disturb(second_sources)
-    first, _ = artifact.build(root / "first", COMMIT, project=first_sources)
-    second, _ = artifact.build(root / "second", COMMIT, project=second_sources)
+    lock = root / ".terraform.lock.hcl"
+    lock.write_text(PROVIDER_LOCK)
+    first, _ = artifact.build(root / "first", COMMIT, project=first_sources, provider_lock=lock)
+    second, _ = artifact.build(root / "second", COMMIT, project=second_sources, provider_lock=lock)
     return first, second, root / "first"
 
 
@@ -113,12 +128,19 @@ def test_the_manifest_names_the_commit_the_zip_its_dependencies_and_every_file(t
     assert manifest["files"]["terraform-dev/deployment.zip"] == zip_sha256
     assert manifest["files"]["terraform-prod/deployment.zip"] == zip_sha256, "dev tests the zip prod runs"
     assert artifact.sha256_of(out / "terraform-prod" / "deployment.zip") == zip_sha256
-    assert set(manifest["dependency_files"]) == {"requirements.txt", "requirements-dev.txt"}
-    assert manifest["dependency_files"]["requirements.txt"] == artifact.sha256_of(PROJECT_ROOT / "requirements.txt")
-    lines = [line.strip() for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()]
-    pinned = [line.replace("-", "_") for line in lines if line and not line.startswith("#")]
+    assert manifest["dependency_files"] == {
+        name: artifact.sha256_of(PROJECT_ROOT / name)
+        for name in ("requirements.txt", "requirements-dev.txt", "requirements/venv-seed.txt")
+    }
+    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    # The lock's pins (`name==version \`), not its hash and comment lines.
+    pinned = [line.split()[0].replace("-", "_") for line in lines if line[:1].isalnum()]
     assert manifest["deployment_zip"]["distributions"] == sorted(pinned)
     assert {"chalice", "python", "zlib"} <= set(manifest["toolchain"])
+    # One provider lock, beside the stages rather than in them: dev and prod install the same providers.
+    assert manifest["terraform_providers"] == {"registry.terraform.io/hashicorp/aws": "6.23.0"}
+    assert (out / "terraform.lock.hcl").read_text() == PROVIDER_LOCK
+    assert not list(out.rglob(".terraform.lock.hcl")), "upload-artifact would drop a hidden file"
     on_disk = {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
     assert on_disk == set(manifest["files"]) | {"manifest.json"}
     assert {"terraform-dev/chalice.tf.json", "terraform-prod/chalice.tf.json"} <= on_disk
@@ -177,6 +199,22 @@ def test_verify_refuses_added_missing_and_changed_files_and_another_commit(built
     assert "terraform-dev/deployment.zip is missing" in result.stderr
     assert "terraform-prod/chalice.tf.json has sha256" in result.stderr
     assert f"built from commit {COMMIT}, not {'f' * 40}" in result.stderr
+
+
+def test_verify_refuses_a_provider_lock_other_than_the_builds(built):
+    directory, manifest_sha256 = built
+    lock = directory / "terraform.lock.hcl"
+    lock.write_text(lock.read_text().replace('"6.23.0"', '"6.24.0"'))
+    result = run_verify(directory, manifest_sha256, "--commit", COMMIT)
+    assert result.returncode == 1 and "terraform.lock.hcl has sha256" in result.stderr
+
+
+def test_build_refuses_a_provider_lock_that_pins_no_provider(tmp_path):
+    not_a_lock = tmp_path / "versions.tf"
+    not_a_lock.write_text('terraform {\n  required_version = ">= 1.10.0"\n}\n')
+    with pytest.raises(artifact.ArtifactError, match="pins no provider"):
+        artifact.build(tmp_path / "out", COMMIT, provider_lock=not_a_lock)
+    assert not (tmp_path / "out").exists(), "refused before anything was written"
 
 
 def test_a_sealed_plan_bundle_is_verified_and_bound_to_its_build(built, tmp_path):

@@ -96,17 +96,18 @@ def step_index(job: dict[str, Any], predicate: Any) -> int:
 # --- the linters -------------------------------------------------------------------------------------------------
 
 
-def test_the_tool_venv_holds_the_versions_the_makefile_pins(tools):
-    makefile = MAKEFILE.read_text()
-    zizmor_version = re.search(r"^ZIZMOR_VERSION := (\S+)$", makefile, re.M)
-    schema_version = re.search(r"^CHECK_JSONSCHEMA_VERSION := (\S+)$", makefile, re.M)
-    assert zizmor_version and schema_version
+def test_the_tool_venv_holds_the_versions_its_lock_input_pins(tools):
+    pins = dict(
+        line.split("==")
+        for line in (PROJECT_ROOT / "requirements" / "workflow-lint.in").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     zizmor_out = subprocess.run([str(tools / "zizmor"), "--version"], capture_output=True, text=True, check=True)
     schema_out = subprocess.run(
         [str(tools / "check-jsonschema"), "--version"], capture_output=True, text=True, check=True
     )
-    assert zizmor_out.stdout.split() == ["zizmor", zizmor_version.group(1)]
-    assert schema_out.stdout.split()[-1] == schema_version.group(1)
+    assert zizmor_out.stdout.split() == ["zizmor", pins["zizmor"]]
+    assert schema_out.stdout.split()[-1] == pins["check-jsonschema"]
 
 
 def test_make_test_installs_the_workflow_linters_first():
@@ -119,7 +120,7 @@ def test_make_test_installs_the_workflow_linters_first():
         text=True,
         check=True,
     )
-    assert ".tools/workflow-lint" in dry_run.stdout and "zizmor==" in dry_run.stdout
+    assert "--require-hashes --only-binary :all: -r requirements/workflow-lint.txt" in dry_run.stdout
 
 
 @pytest.mark.parametrize("workflow", [CI, DEPLOY], ids=lambda path: path.name)
@@ -220,6 +221,8 @@ INSTALLERS = re.compile(r"\b(pip3?|pipx|uv|npm|npx|yarn|apt|apt-get|brew|curl|wg
 CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
 UPLOAD_ACTION = "actions/upload-artifact@"
 DOWNLOAD_ACTION = "actions/download-artifact@"
+# The artifact carries the one provider lock every stage installs (tests/integration/test_provider_lock.py runs it).
+BUILD_ARTIFACT = 'make artifact COMMIT="$GITHUB_SHA" PROVIDER_LOCK=build/provider-lock/.terraform.lock.hcl'
 VERIFY_ARTIFACT = (
     "python3 scripts/operations/artifact.py verify build/artifact"
     ' --manifest-sha256 "$MANIFEST_SHA256" --commit "$GITHUB_SHA"'
@@ -276,7 +279,9 @@ def test_ci_runs_make_test_on_pull_requests_with_cached_virtualenvs():
     assert run_lines(job)[-1] == "make test"
     cache = job["steps"][step_index(job, lambda step: step.get("uses", "").startswith("actions/cache@"))]
     assert set(cache["with"]["path"].split()) == {".venv", ".tools"}
-    assert "requirements-dev.txt" in cache["with"]["key"] and "python-version" in cache["with"]["key"]
+    # Every lock decides what a venv holds, so every lock is in the key.
+    assert "'requirements-dev.txt'" in cache["with"]["key"] and "'requirements/*.txt'" in cache["with"]["key"]
+    assert "python-version" in cache["with"]["key"]
     assert cache["with"]["key"].startswith("venvs-") and "restore-keys" not in cache["with"]
 
 
@@ -406,14 +411,11 @@ def test_one_job_without_credentials_builds_the_artifact_and_every_stage_verifie
     jobs = load(DEPLOY)["jobs"]
     build = jobs["build"]
     assert "id-token" not in build["permissions"]
-    assert run_step(build, 'make artifact COMMIT="$GITHUB_SHA"') < uses_step(build, UPLOAD_ACTION, "deploy-artifact")
+    assert run_step(build, BUILD_ARTIFACT) < uses_step(build, UPLOAD_ACTION, "deploy-artifact")
     published = build["steps"][uses_step(build, UPLOAD_ACTION, "deploy-artifact")]
     assert published["with"]["path"] == "build/artifact" and published["with"]["if-no-files-found"] == "error"
     assert build["outputs"]["manifest-sha256"] == "${{ steps.build.outputs.manifest-sha256 }}"
-    assert (
-        "sha256sum build/artifact/manifest.json"
-        in build["steps"][run_step(build, 'make artifact COMMIT="$GITHUB_SHA"')]["run"]
-    )
+    assert "sha256sum build/artifact/manifest.json" in build["steps"][run_step(build, BUILD_ARTIFACT)]["run"]
     rebuilds = re.compile(r"make (terraform|artifact|package|deploy)\b|export_terraform|chalice package")
     for job_id in STAGE_JOBS:
         job = jobs[job_id]
