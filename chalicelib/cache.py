@@ -86,13 +86,15 @@ class SnapshotCache:
         read_version: Callable[[], str | None] | None = None,
         version_check_seconds: float = 10.0,
         version_check_deadline_seconds: float = 1.0,
+        on_version_check_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
         """`refresh_deadline_seconds` bounds each whole refresh (the service always sets it); None runs
         `load` on the calling thread with only its own timeouts, as benchmarks of the bare cache do.
 
         `read_version` returns the catalogue version (None: never bumped); with it, a fresh snapshot
         is checked against the version at most every `version_check_seconds`, each check bounded by
-        `version_check_deadline_seconds`. Without it, only the TTL decides."""
+        `version_check_deadline_seconds`. Without it, only the TTL decides. `on_version_check_failure` hears of
+        every check that failed or ran out of time: nothing else shows that changes now wait for the TTL."""
         self._load = load
         self._ttl_seconds = ttl_seconds
         self._jitter_ratio = jitter_ratio
@@ -119,6 +121,7 @@ class SnapshotCache:
         self._version_quiet_until = -math.inf if read_version is not None else math.inf
         # One check at a time: the other requests of a busy container serve the snapshot meanwhile.
         self._version_lock = threading.Lock()
+        self._on_version_check_failure = on_version_check_failure
         self.version_checks = 0
         self.version_check_failures = 0
 
@@ -200,9 +203,14 @@ class SnapshotCache:
         self.version_checks += 1
         try:
             return run_within(Deadline(self._version_check_deadline_seconds), read_version)
-        except Exception:  # any failure, a timeout included, only means the TTL decides this time
-            self.version_check_failures += 1
+        except Exception as error:  # any failure, a timeout included, only means the TTL decides this time
+            self._version_check_failed(error)
             return _UNKNOWN_VERSION
+
+    def _version_check_failed(self, error: BaseException) -> None:
+        self.version_check_failures += 1
+        if self._on_version_check_failure is not None:
+            self._on_version_check_failure(error)
 
     def _version_then_load(self) -> tuple[object, ScanResult]:
         """The version, then the table: read in this order, a bump made during the scan is seen by the next check."""
@@ -211,8 +219,8 @@ class SnapshotCache:
             self.version_checks += 1
             try:
                 version = self._read_version()
-            except Exception:  # the scan still serves; the next good check rescans, since nothing equals unknown
-                self.version_check_failures += 1
+            except Exception as error:  # the scan still serves; the next good check rescans: nothing equals unknown
+                self._version_check_failed(error)
                 version = _UNKNOWN_VERSION
         return version, self._load()
 

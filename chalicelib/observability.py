@@ -165,6 +165,16 @@ def log_unexpected_refresh_error(error: BaseException) -> None:
     logger.error("catalogue refresh failed unexpectedly", exc_info=error)
 
 
+def record_version_check_failure(error: BaseException) -> None:
+    """A catalogue-version check that failed: changes now reach this container only at its TTL.
+
+    At most one per container per check interval (CATALOGUE_VERSION_CHECK_SECONDS), so it is logged every time.
+    The count is not routine, so it is written with the next log line (an alarm opens a ticket on it).
+    """
+    metrics.count("CatalogueVersionCheckFailures")
+    logger.warning("catalogue version check failed", extra={"error": (str(error) or type(error).__name__)[:500]})
+
+
 def log_dependency_failure(dependency: str, error: BaseException) -> None:
     """What the deep health check found, for operators only: the public answer names nothing."""
     logger.warning("dependency check failed", extra={"dependency": dependency, "error": str(error)[:500]})

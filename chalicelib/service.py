@@ -24,7 +24,12 @@ from chalicelib.contract import DEPENDENCY_UNAVAILABLE, NOT_FOUND, SERVICE_UNAVA
 from chalicelib.encoding import json_text
 from chalicelib.health import DependencyProbe
 from chalicelib.models import MAX_NAME_LENGTH, SURROGATE
-from chalicelib.observability import current_record, log_dependency_failure, log_unexpected_refresh_error
+from chalicelib.observability import (
+    current_record,
+    log_dependency_failure,
+    log_unexpected_refresh_error,
+    record_version_check_failure,
+)
 from chalicelib.query import (
     InvalidParameter,
     encode_token,
@@ -47,6 +52,7 @@ def build_cache(settings: Settings, load: Callable[[], ScanResult], **overrides:
         "max_stale_seconds": settings.cache_max_stale_seconds,
         "retry_after_seconds": settings.cache_retry_after_seconds,
         "on_unexpected_error": log_unexpected_refresh_error,
+        "on_version_check_failure": record_version_check_failure,
         "refresh_deadline_seconds": settings.cache_refresh_deadline_seconds,
         "version_check_seconds": settings.catalogue_version_check_seconds,
         "version_check_deadline_seconds": settings.catalogue_version_check_deadline_seconds,

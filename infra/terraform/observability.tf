@@ -229,6 +229,27 @@ resource "aws_cloudwatch_metric_alarm" "stale_responses" {
   statistic           = "Sum"
 }
 
+# A check that fails is harmless once (the TTL still bounds staleness) but, sustained, means reviewed data
+# changes wait for every container's TTL instead of seconds. 15 minutes: longer than a DynamoDB blip.
+resource "aws_cloudwatch_metric_alarm" "catalogue_version_checks" {
+  alarm_name        = "${local.name_prefix}-catalogue-version-checks"
+  alarm_description = "TICKET: Catalogue-version checks keep failing (CatalogueVersionCheckFailures >= 10 in each of 3 x 5 min): data changes reach containers only at their TTL, not within seconds. Runbook: ${local.alarm_runbook}catalogue-version-checks"
+  namespace         = local.metrics_namespace
+  metric_name       = "CatalogueVersionCheckFailures"
+  dimensions = {
+    service = local.service_name
+  }
+  period              = 300
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  threshold           = 10
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic_arns.ticket]
+  ok_actions          = [local.alarm_topic_arns.ticket]
+  statistic           = "Sum"
+}
+
 resource "aws_cloudwatch_metric_alarm" "skipped_items" {
   alarm_name        = "${local.name_prefix}-skipped-items"
   alarm_description = "TICKET: The table holds rows the API cannot parse: they are left out of every answer (SkippedItems). Runbook: ${local.alarm_runbook}skipped-items"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from scripts.planning import cost_model
 from tests.terraform.support import Export, Plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,3 +295,16 @@ def test_spillover_is_only_a_share_of_the_alias_invocations(prod: Export) -> Non
     expression = returned_expression(planned)
     assert metric_math(expression, invocations=10_000, spillover=1_000) == pytest.approx(10)
     assert metric_math(expression, invocations=10_000, spillover=None) == 0
+
+
+def test_the_cost_models_standby_prices_every_alarm_metric_and_composite_of_prods_export(prod: Export) -> None:
+    """A standby region runs prod's export, so `make cost` prices its alarms: one per metric each reads."""
+    plan = Plan(prod)
+    priced_elsewhere = {"aws_cloudwatch_metric_alarm.probe", "aws_cloudwatch_metric_alarm.waf_blocked_requests[0]"}
+    metrics = sum(
+        1 if "metric_name" in alarm else sum(1 for query in alarm["metric_query"] if "metric" in query)
+        for address, alarm in plan.every("aws_cloudwatch_metric_alarm")
+        if address not in priced_elsewhere
+    )
+    composites = len(list(plan.every("aws_cloudwatch_composite_alarm")))
+    assert (metrics, composites) == (cost_model.STACK_ALARM_METRICS, cost_model.STACK_COMPOSITE_ALARMS)

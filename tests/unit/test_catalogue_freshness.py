@@ -181,3 +181,33 @@ def test_a_version_check_that_hangs_never_fails_or_holds_a_request(dynamodb: Any
         clock.now += 1
         assert score_served(api) == 70.0  # it sees version 2 and rescans (same data here)
         assert service.cache.version_checks == 4  # the refresh's read, the failed check, the check, the rescan's read
+
+
+def test_every_failed_version_check_is_logged_and_counted_at_once(dynamodb: Any, put_items, use_service, log_lines):
+    """Without it, a container whose checks keep failing would wait for its TTL, and nobody would know."""
+    put_items(make_item("first", score=70.0))
+    clock = FakeClock()
+
+    def refuse() -> str:
+        raise RuntimeError("AccessDeniedException: not authorized to perform dynamodb:GetItem")
+
+    settings = unit_settings(CATALOGUE_VERSION_CHECK_SECONDS=str(CHECK_SECONDS))
+    use_service(ScoresService.from_settings(settings, clock=clock, read_version=refuse))
+    from app import app
+
+    with Client(app, stage_name="dev") as api:
+        assert score_served(api) == 70.0  # the refresh: its version read fails, its scan serves
+        clock.now += CHECK_SECONDS
+        assert score_served(api) == 70.0  # a check: it fails too, and the snapshot serves on
+        lines = log_lines()  # before anything else is written: the count is not held for later traffic
+
+    warnings = [line for line in lines if line.get("message") == "catalogue version check failed"]
+    assert [(line["level"], line["error"]) for line in warnings] == [
+        ("WARNING", "AccessDeniedException: not authorized to perform dynamodb:GetItem")
+    ] * 2
+    documents = [line for line in lines if "_aws" in line]
+    assert sum(line.get("CatalogueVersionCheckFailures", 0) for line in documents) == 2
+    for line in documents:
+        if "CatalogueVersionCheckFailures" in line:
+            (directive,) = line["_aws"]["CloudWatchMetrics"]
+            assert {"Name": "CatalogueVersionCheckFailures", "Unit": "Count"} in directive["Metrics"]

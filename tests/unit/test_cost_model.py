@@ -270,8 +270,8 @@ def test_second_region_prices_replicated_writes_health_checks_and_a_standby_with
     assert lines["DynamoDB replicated writes"].cost == pytest.approx(0.09375)
     # Two HTTPS health checks on non-AWS endpoints: 2 x ($0.75 + $2.00).
     assert lines["Route 53 health checks (HTTPS, /health?deep=true)"].cost == pytest.approx(5.50)
-    # 21 alarm metrics, 4 composite alarms, a dashboard and the observability key, as prod's export has them.
-    assert lines["standby: alarms, dashboard, KMS key"].cost == pytest.approx(21 * 0.10 + 4 * 0.50 + 3.00 + 1.00)
+    # 51 alarm metrics (tests/terraform/test_paging.py counts them in the export), 4 composites, a dashboard, a key.
+    assert lines["standby: alarms, dashboard, KMS key"].cost == pytest.approx(51 * 0.10 + 4 * 0.50 + 3.00 + 1.00)
     assert lines["standby: WAF web ACL, its log key and alarm"].cost > 5 + 4 + 1
     # The standby keeps 2 x 1 GB arm64 provisioned all month ($17.52) and serves one check every 2 s.
     standby = lines["standby: health-check traffic, snapshot refreshes, provisioned concurrency"]
