@@ -2,7 +2,7 @@
 
 Every item of every "What only a real ... can show/verify" list in docs/, and of the closing notes' lists, is a
 `Promise` here: answered by checks, listed as manual with the reason, or both (a check answers part of it).
-tests/unit/test_acceptance_promises.py holds the docs' lists to this one, and docs/acceptance.md's table is
+tests/unit/test_acceptance_report.py holds the docs' lists to this one, and docs/acceptance.md's table is
 generated from it (`python -m scripts.acceptance --write-docs`).
 """
 
@@ -44,6 +44,21 @@ PROMISES: tuple[Promise, ...] = (
         ("action_pins",),
         "a GitHub Actions behaviour, not an AWS one: seen in the first deploy run's summary and artifacts",
         "The job summary showing the plan",
+    ),
+    Promise(
+        "The bootstrap's deploy roles let a real terraform apply of each export through",
+        "docs/delivery.md",
+        ("deploy_role_permissions",),
+        "the simulator answers for deploy.py's calls only; the first dev deploy applies the whole export under "
+        "the dev role, and the first prod run shows the production role's (a denied call fails its apply)",
+        "That the bootstrap's deploy roles",
+    ),
+    Promise(
+        "The provider lock the build job makes on GitHub's runner",
+        "docs/delivery.md",
+        (),
+        "needs the Terraform registry: read the build job's summary and the lock in its deploy-artifact",
+        "The provider lock made by the build job",
     ),
     Promise(
         "How a job waiting for approval counts in its concurrency group",

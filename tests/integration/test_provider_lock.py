@@ -10,7 +10,6 @@ the role runs with every network route dead. Skipped without the terraform binar
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts.harness.local_stack import PROJECT_ROOT, free_port
+from scripts.harness.local_stack import PROJECT_ROOT
+from tests.integration.workflow_support import DEPLOY, JobRunner, job_steps, mirror_config
 
 pytestmark = pytest.mark.integration
 
-DEPLOY = PROJECT_ROOT / ".github" / "workflows" / "deploy.yml"
 VERSIONS_TF = PROJECT_ROOT / "infra" / "terraform" / "versions.tf"
 TERRAFORM = shutil.which("terraform")
 LOCK_STEP = "Lock the Terraform providers"
@@ -32,12 +31,6 @@ STAGE_JOBS = ("plan-dev", "deploy-dev", "plan-prod", "deploy-prod")
 
 if TERRAFORM is None:
     pytest.skip("needs the terraform binary", allow_module_level=True)
-
-
-def step(job_id: str, name: str) -> str:
-    workflow: dict[Any, Any] = yaml.safe_load(DEPLOY.read_text())
-    (script,) = [entry["run"] for entry in workflow["jobs"][job_id]["steps"] if entry.get("name") == name]
-    return str(script)
 
 
 def platform() -> str:
@@ -50,8 +43,7 @@ class Mirror:
 
     def __init__(self, root: Path, versions: tuple[str, ...]) -> None:
         self.root = root / "mirror"
-        self.config = root / "mirror.tfrc"
-        self.config.write_text(f'provider_installation {{\n  filesystem_mirror {{ path = "{self.root}" }}\n}}\n')
+        self.config = mirror_config(root / "mirror.tfrc", self.root)
         for version in versions:
             self.publish(version, f"stand-in provider {version}")
 
@@ -63,57 +55,22 @@ class Mirror:
         binary.chmod(0o755)
 
 
-class Job:
-    """One job's workspace: the repository's versions.tf, and the artifact's stage directories."""
+def job(workspace: Path, mirror: Mirror, stage: str = "dev") -> JobRunner:
+    """A job's runner, in a workspace holding the repository's versions.tf."""
+    (workspace / "infra" / "terraform").mkdir(parents=True)
+    shutil.copy(VERSIONS_TF, workspace / "infra" / "terraform" / "versions.tf")
+    return JobRunner(workspace, mirror.config, stage)
 
-    def __init__(self, workspace: Path, mirror: Mirror, stage: str = "dev") -> None:
-        self.workspace = workspace
-        (workspace / "infra" / "terraform").mkdir(parents=True)
-        shutil.copy(VERSIONS_TF, workspace / "infra" / "terraform" / "versions.tf")
-        base = {key: value for key, value in os.environ.items() if not key.startswith(("TF_", "AWS_"))}
-        base.update(
-            STAGE=stage,
-            GITHUB_WORKSPACE=str(workspace),
-            GITHUB_STEP_SUMMARY=str(workspace / "summary.md"),
-            TF_IN_AUTOMATION="true",
-            TF_INPUT="false",
-            CHECKPOINT_DISABLE="1",
-        )
-        self.installing = {**base, "TF_CLI_CONFIG_FILE": str(mirror.config)}
-        dead = f"http://127.0.0.1:{free_port()}"
-        registry_only = workspace / "registry-only.tfrc"
-        registry_only.write_text("provider_installation {\n  direct {}\n}\n")
-        self.credentialed = {
-            **base,
-            "TF_CLI_CONFIG_FILE": str(registry_only),
-            **{name: dead for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")},
-            "NO_PROXY": "",
-        }
 
-    def run(self, script: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", script],
-            cwd=self.workspace,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def ok(self, script: str, environment: dict[str, str]) -> str:
-        result = self.run(script, environment)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    def receive_artifact(self, lock: Path, stage: str) -> Path:
-        """What download and verify leave: the build's lock beside the stage's Terraform (a local backend here)."""
-        directory = self.workspace / "build" / "artifact" / f"terraform-{stage}"
-        directory.mkdir(parents=True)
-        shutil.copy(VERSIONS_TF, directory / "versions.tf")
-        state = self.workspace / "state.tfstate"
-        (directory / "backend.tf").write_text(f'terraform {{\n  backend "local" {{ path = "{state}" }}\n}}\n')
-        shutil.copy(lock, self.workspace / "build" / "artifact" / "terraform.lock.hcl")
-        return directory
+def receive_artifact(runner: JobRunner, lock: Path, stage: str) -> Path:
+    """What download and verify leave: the build's lock beside the stage's Terraform (a local backend here)."""
+    directory = runner.workspace / "build" / "artifact" / f"terraform-{stage}"
+    directory.mkdir(parents=True)
+    shutil.copy(VERSIONS_TF, directory / "versions.tf")
+    state = runner.workspace / "state.tfstate"
+    (directory / "backend.tf").write_text(f'terraform {{\n  backend "local" {{ path = "{state}" }}\n}}\n')
+    shutil.copy(lock, runner.workspace / "build" / "artifact" / "terraform.lock.hcl")
+    return directory
 
 
 def locked_version(lock: Path) -> str:
@@ -134,8 +91,8 @@ def mirror(tmp_path: Path) -> Mirror:
 @pytest.fixture
 def build_lock(tmp_path: Path, mirror: Mirror) -> Path:
     """The build job's lock step, run with no lock committed: it locks the newest version the constraints allow."""
-    build = Job(tmp_path / "build-job", mirror)
-    build.ok(step("build", LOCK_STEP), build.installing)
+    build = job(tmp_path / "build-job", mirror)
+    build.step(job_steps("build")[LOCK_STEP], build.installing)
     lock = build.workspace / "build" / "provider-lock" / ".terraform.lock.hcl"
     assert locked_version(lock) == "6.23.0"
     assert "No committed provider lock: this run locked" in (build.workspace / "summary.md").read_text()
@@ -143,7 +100,7 @@ def build_lock(tmp_path: Path, mirror: Mirror) -> Path:
 
 
 def test_the_build_passes_its_lock_to_the_artifact_and_no_stage_job_makes_its_own():
-    build_script = step("build", "Build the artifact")
+    build_script = job_steps("build")["Build the artifact"]
     assert "PROVIDER_LOCK=build/provider-lock/.terraform.lock.hcl" in build_script
     workflow: dict[Any, Any] = yaml.safe_load(DEPLOY.read_text())
     for job_id in STAGE_JOBS:
@@ -159,23 +116,23 @@ def test_the_build_passes_its_lock_to_the_artifact_and_no_stage_job_makes_its_ow
 @pytest.mark.parametrize("job_id", STAGE_JOBS)
 def test_every_stage_job_installs_exactly_the_version_the_build_locked(tmp_path, mirror, build_lock, job_id):
     stage = job_id.split("-")[1]
-    job = Job(tmp_path / job_id, mirror, stage)
-    directory = job.receive_artifact(build_lock, stage)
+    runner = job(tmp_path / job_id, mirror, stage)
+    directory = receive_artifact(runner, build_lock, stage)
     # A newer release published after the build must not reach prod: the lock, not the registry, decides.
     mirror.publish("6.24.0", "released after the build")
-    job.ok(step(job_id, INSTALL_STEP), job.installing)
+    runner.step(job_steps(job_id)[INSTALL_STEP], runner.installing)
     assert installed_versions(directory) == ["6.23.0"]
     assert (directory / ".terraform.lock.hcl").read_text() == build_lock.read_text(), "the lock is not rewritten"
     # After the role: the backend is connected with only what is installed, every route to a registry dead.
-    job.ok(step(job_id, "terraform init"), job.credentialed)
+    runner.step(job_steps(job_id)["terraform init"], runner.credentialed)
     assert (directory / ".terraform.lock.hcl").read_text() == build_lock.read_text()
 
 
 def test_a_provider_package_other_than_the_locked_one_is_refused(tmp_path, mirror, build_lock):
-    job = Job(tmp_path / "plan-prod", mirror, "prod")
-    directory = job.receive_artifact(build_lock, "prod")
+    runner = job(tmp_path / "plan-prod", mirror, "prod")
+    directory = receive_artifact(runner, build_lock, "prod")
     mirror.publish("6.23.0", "the same version number, other bytes")
-    refused = job.run(step("plan-prod", INSTALL_STEP), job.installing)
+    refused = runner.run(job_steps("plan-prod")[INSTALL_STEP], runner.installing)
     assert refused.returncode != 0
     assert "checksum" in (refused.stdout + refused.stderr).lower()
     assert not (directory / ".terraform" / "providers").exists() or installed_versions(directory) == []
@@ -184,28 +141,28 @@ def test_a_provider_package_other_than_the_locked_one_is_refused(tmp_path, mirro
 def test_a_committed_lock_is_checked_and_kept_not_upgraded(tmp_path, mirror, build_lock):
     committed = build_lock.read_text().replace('version     = "6.23.0"', 'version     = "6.22.0"')
     # 6.22.0's own hash, as `terraform providers lock` would have written it when the lock was committed.
-    pinned = Job(tmp_path / "pin", mirror)
+    pinned = job(tmp_path / "pin", mirror)
     (pinned.workspace / "pin.tf").write_text(
         'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws", version = "6.22.0" }\n  }\n}\n'
     )
     (pinned.workspace / "infra" / "terraform" / "versions.tf").unlink()
-    pinned.ok("terraform init -backend=false", pinned.installing)
+    pinned.step("terraform init -backend=false", pinned.installing)
     hash_of_6_22 = [
         line for line in (pinned.workspace / ".terraform.lock.hcl").read_text().splitlines() if "h1:" in line
     ]
     original_hashes = [line for line in committed.splitlines() if "h1:" in line]
     committed = committed.replace(original_hashes[0], hash_of_6_22[0])
 
-    build = Job(tmp_path / "build-with-lock", mirror)
+    build = job(tmp_path / "build-with-lock", mirror)
     (build.workspace / "infra" / "terraform" / ".terraform.lock.hcl").write_text(committed)
-    build.ok(step("build", LOCK_STEP), build.installing)
+    build.step(job_steps("build")[LOCK_STEP], build.installing)
     made = build.workspace / "build" / "provider-lock" / ".terraform.lock.hcl"
     assert made.read_text() == committed, "the committed lock is used as it is, not upgraded to 6.23.0"
     assert not (build.workspace / "summary.md").exists(), "nothing to report: the committed lock was used"
 
-    tampered = Job(tmp_path / "build-with-bad-lock", mirror)
+    tampered = job(tmp_path / "build-with-bad-lock", mirror)
     (tampered.workspace / "infra" / "terraform" / ".terraform.lock.hcl").write_text(
         committed.replace(hash_of_6_22[0], original_hashes[0])
     )
-    refused = tampered.run(step("build", LOCK_STEP), tampered.installing)
+    refused = tampered.run(job_steps("build")[LOCK_STEP], tampered.installing)
     assert refused.returncode != 0 and "checksum" in (refused.stdout + refused.stderr).lower()

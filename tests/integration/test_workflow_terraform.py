@@ -20,18 +20,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from scripts.harness.local_stack import PROJECT_ROOT, free_port
+from scripts.harness.local_stack import PROJECT_ROOT
+from tests.integration.workflow_support import JobRunner, job_steps, mirror_config
 
 pytestmark = pytest.mark.integration
 
-DEPLOY = PROJECT_ROOT / ".github" / "workflows" / "deploy.yml"
 INSTALL_STEP = "Install the Terraform providers the build locked (before any credentials)"
 MIRROR = Path(os.environ.get("TERRAFORM_PROVIDER_MIRROR", "/opt/tf-plugins"))
 TERRAFORM = shutil.which("terraform")
@@ -59,66 +56,12 @@ output "EndpointURL" {
 """
 
 
-def job_steps(job_id: str) -> dict[str, str]:
-    workflow: dict[Any, Any] = yaml.safe_load(DEPLOY.read_text())
-    return {step["name"]: step["run"] for step in workflow["jobs"][job_id]["steps"] if "run" in step}
-
-
-class Runner:
-    """One job's workspace, and the environment its steps see before and after the role is assumed."""
-
-    def __init__(self, workspace: Path, cli_config_dir: Path) -> None:
-        self.workspace = workspace
-        self.summary = workspace / "summary.md"
-        mirror_config = cli_config_dir / "mirror.tfrc"
-        mirror_config.write_text(f'provider_installation {{\n  filesystem_mirror {{ path = "{MIRROR}" }}\n}}\n')
-        registry_only = cli_config_dir / "registry-only.tfrc"
-        registry_only.write_text("provider_installation {\n  direct {}\n}\n")
-        base = {key: value for key, value in os.environ.items() if not key.startswith(("TF_", "AWS_"))}
-        base.update(
-            STAGE="dev",
-            GITHUB_WORKSPACE=str(workspace),
-            GITHUB_SHA="0" * 40,
-            GITHUB_STEP_SUMMARY=str(self.summary),
-            GITHUB_OUTPUT=str(workspace / "output.txt"),
-            TF_IN_AUTOMATION="true",
-            TF_INPUT="false",
-            # No version check against HashiCorp's servers: the only network these steps may use is their own.
-            CHECKPOINT_DISABLE="1",
-        )
-        # Before the role: providers come from the mirror (on GitHub, from the registry).
-        self.installing = {**base, "TF_CLI_CONFIG_FILE": str(mirror_config)}
-        # After the role: only the registry is configured, and every route to it is dead.
-        dead = f"http://127.0.0.1:{free_port()}"
-        self.credentialed = {
-            **base,
-            "TF_CLI_CONFIG_FILE": str(registry_only),
-            **{name: dead for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")},
-            "NO_PROXY": "",
-        }
-
-    def run(self, script: str, environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", script],
-            cwd=self.workspace,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    def step(self, script: str, environment: dict[str, str]) -> str:
-        result = self.run(script, environment)
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-
 def lock_providers(tmp_path: Path) -> Path:
     """The build job's lock step, run: returns the provider lock it puts in the artifact."""
     workspace = tmp_path / "build-job"
     (workspace / "infra" / "terraform").mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "infra" / "terraform" / "versions.tf", workspace / "infra" / "terraform")
-    runner = Runner(workspace, tmp_path)
+    runner = JobRunner(workspace, mirror_config(tmp_path / "mirror.tfrc", MIRROR))
     runner.step(job_steps("build")["Lock the Terraform providers"], runner.installing)
     return workspace / "build" / "provider-lock" / ".terraform.lock.hcl"
 
@@ -142,7 +85,7 @@ def planned(tmp_path: Path) -> tuple[Path, Path, Path]:
     state.parent.mkdir()
     workspace = tmp_path / "plan-job"
     lay_out(workspace, state, lock)
-    runner = Runner(workspace, tmp_path)
+    runner = JobRunner(workspace, mirror_config(tmp_path / "mirror.tfrc", MIRROR))
     steps = job_steps("plan-dev")
     runner.step(steps[INSTALL_STEP], runner.installing)
     runner.step(steps["terraform init"], runner.credentialed)
@@ -153,12 +96,12 @@ def planned(tmp_path: Path) -> tuple[Path, Path, Path]:
     return lock, workspace / "build" / "plan", state
 
 
-def deploy_job(tmp_path: Path, lock: Path, plan_bundle: Path, state: Path) -> tuple[Runner, dict[str, str]]:
+def deploy_job(tmp_path: Path, lock: Path, plan_bundle: Path, state: Path) -> tuple[JobRunner, dict[str, str]]:
     """A fresh runner for the deploy job, holding the artifact and the downloaded plan bundle."""
     workspace = tmp_path / "deploy-job"
     lay_out(workspace, state, lock)
     shutil.copytree(plan_bundle, workspace / "build" / "plan")
-    runner = Runner(workspace, tmp_path)
+    runner = JobRunner(workspace, mirror_config(tmp_path / "mirror.tfrc", MIRROR))
     steps = job_steps("deploy-dev")
     runner.step(steps[INSTALL_STEP], runner.installing)
     runner.step(steps["terraform init"], runner.credentialed)
