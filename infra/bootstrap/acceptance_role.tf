@@ -30,7 +30,7 @@ variable "acceptance_rollback_drill_enabled" {
 variable "acceptance_deploy_role_arns" {
   type        = list(string)
   default     = []
-  description = "The GitHub deploy roles whose trust (iam:GetRole) and permissions (iam:SimulatePrincipalPolicy) make acceptance checks; empty checks none."
+  description = "GitHub deploy roles whose trust (iam:GetRole) and permissions (iam:SimulatePrincipalPolicy) acceptance checks, besides the ones this bootstrap creates (pipeline_roles.tf), which it always may."
   validation {
     condition     = alltrue([for arn in var.acceptance_deploy_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
     error_message = "acceptance_deploy_role_arns must hold IAM role ARNs."
@@ -131,12 +131,18 @@ locals {
       }
     },
   ]
-  acceptance_deploy_role_statements = length(var.acceptance_deploy_role_arns) == 0 ? [] : [
+  # The pipeline's deploy roles this bootstrap creates (pipeline_roles.tf, by the names it gives them), and any
+  # others named.
+  acceptance_deploy_role_arns = concat(
+    [for environment, role in local.pipeline_roles : "arn:${local.pipeline_partition}:iam::${local.pipeline_account}:role/llm-scores-github-${environment}-deploy"],
+    var.acceptance_deploy_role_arns,
+  )
+  acceptance_deploy_role_statements = length(local.acceptance_deploy_role_arns) == 0 ? [] : [
     {
       Sid      = "ReadAndSimulateTheDeployRoles"
       Effect   = "Allow"
       Action   = ["iam:GetRole", "iam:SimulatePrincipalPolicy"]
-      Resource = var.acceptance_deploy_role_arns
+      Resource = local.acceptance_deploy_role_arns
     },
   ]
   acceptance_alarm_drill_statements = var.acceptance_alarm_drill_enabled ? [

@@ -22,7 +22,7 @@ variable "budget_enabled" {
 variable "budget_monthly_limit_usd" {
   type        = number
   default     = 1050
-  description = "The account's monthly budget in USD: alerts at 80 % of actual spend and at 100 % of forecast spend. The default is make cost's month for prod at 100 M requests ($687) with 1.5x headroom (`make cost` prints it; tests/unit/test_cost_model.py keeps them equal)."
+  description = "The account's monthly budget in USD: alerts at 80 % of actual spend and at 100 % of forecast spend. The default is make cost's month for prod at 100 M requests ($698) with 1.5x headroom (`make cost` prints it; tests/unit/test_cost_model.py keeps them equal)."
   validation {
     condition     = var.budget_monthly_limit_usd > 0
     error_message = "budget_monthly_limit_usd must be positive."

@@ -199,6 +199,8 @@ class Inputs:
     provisioned_hours: float = HOURS_PER_MONTH
     snapstart: bool = False
     xray: bool = False
+    # The stage's alarms, SLO composites, dashboard and observability key: a fixed price, whatever the traffic.
+    monitoring: bool = True
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -375,13 +377,30 @@ def monthly_bill(inputs: Inputs) -> Bill:
         sampled = min(requests, XRAY_RESERVOIR_PER_SECOND * SECONDS_PER_MONTH)
         traces = sampled + (requests - sampled) * XRAY_FIXED_RATE
         bill.lines.append(Line("X-Ray traces", traces, "traces", traces / 1e6 * XRAY_PRICE_PER_MILLION_TRACES))
+    if inputs.monitoring:
+        bill.lines.append(Line("CloudWatch alarms, dashboard, observability key", 1, "stage", monitoring_cost()))
     return bill
+
+
+def monitoring_cost() -> float:
+    """A stage's fixed monitoring: an alarm per metric read, the SLO composites, the dashboard, the alarms' key."""
+    return (
+        STACK_ALARM_METRICS * CLOUDWATCH_ALARM_PRICE_PER_MONTH
+        + STACK_COMPOSITE_ALARMS * CLOUDWATCH_COMPOSITE_ALARM_PRICE_PER_MONTH
+        + STACK_DASHBOARDS * CLOUDWATCH_DASHBOARD_PRICE_PER_MONTH
+        + STACK_KMS_KEYS * KMS_KEY_PRICE_PER_MONTH
+    )
 
 
 def poc_inputs(inputs: Inputs, poc_duration_ms: float) -> Inputs:
     """The PoC on the same traffic: a full Scan and re-serialisation on every request, no snapshot cache."""
     return replace(
-        inputs, cache_hit_ratio=0.0, refresh_duration_ms=poc_duration_ms, cdn_hit_ratio=0.0, cloudfront=False
+        inputs,
+        cache_hit_ratio=0.0,
+        refresh_duration_ms=poc_duration_ms,
+        cdn_hit_ratio=0.0,
+        cloudfront=False,
+        monitoring=False,  # the PoC had no alarms, no dashboard, no key
     )
 
 
@@ -558,18 +577,13 @@ def second_region_lines(inputs: Inputs) -> list[Line]:
         cdn_hit_ratio=0.0,
         provisioned_concurrency=STANDBY_PROVISIONED_CONCURRENCY,
         provisioned_hours=HOURS_PER_MONTH,
+        monitoring=False,  # its own line below
         snapstart=False,
     )
     primary_cost = health_check_traffic_cost(inputs)
     writes = inputs.table_items * CATALOGUE_REWRITES_PER_MONTH  # items under 1 KB: one write unit each
     table_gb = inputs.table_items * inputs.item_bytes / GIGABYTE
     replicated_gb = writes * inputs.item_bytes / GIGABYTE
-    stack_fixed = (
-        STACK_ALARM_METRICS * CLOUDWATCH_ALARM_PRICE_PER_MONTH
-        + STACK_COMPOSITE_ALARMS * CLOUDWATCH_COMPOSITE_ALARM_PRICE_PER_MONTH
-        + STACK_DASHBOARDS * CLOUDWATCH_DASHBOARD_PRICE_PER_MONTH
-        + STACK_KMS_KEYS * KMS_KEY_PRICE_PER_MONTH
-    )
     health_check_price = ROUTE53_HEALTH_CHECK_PRICE_PER_MONTH + ROUTE53_HEALTH_CHECK_HTTPS_PRICE_PER_MONTH
     return [
         Line(
@@ -578,7 +592,7 @@ def second_region_lines(inputs: Inputs) -> list[Line]:
             "requests",
             monthly_bill(standby).total,
         ),
-        Line("standby: alarms, dashboard, KMS key", 1, "stack", stack_fixed),
+        Line("standby: alarms, dashboard, KMS key", 1, "stack", monitoring_cost()),
         Line(
             "standby: WAF web ACL, its log key and alarm",
             checks,

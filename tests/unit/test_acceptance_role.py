@@ -89,3 +89,23 @@ def test_the_role_trusts_the_named_principals_or_else_only_the_account(bootstrap
     assert trusted() == ["arn:aws:iam::123456789012:root"]
     operator = "arn:aws:iam::123456789012:role/operators"
     assert trusted(acceptance_role_trusted_arns=[operator]) == [operator]
+
+
+def test_the_role_may_read_and_simulate_the_deploy_roles_this_bootstrap_creates(bootstrap: Export) -> None:
+    """So `make acceptance` checks the pipeline's roles with no ARN to copy by hand."""
+    variables = {
+        "github_repository": "example-org/llm-scores",
+        "github_oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+    }
+    plan = Plan(bootstrap, account_environment="prod", **variables)
+    created = sorted(
+        f"arn:aws:iam::123456789012:role/{role['name']}"
+        for _, role in plan.every("aws_iam_role")
+        if "-deploy" in role["name"]
+    )
+    assert len(created) == 2  # production-plan and production
+    (granted,) = [s for s in statements(bootstrap, **variables) if s["Sid"] == "ReadAndSimulateTheDeployRoles"]
+    assert sorted(granted["Resource"]) == created
+    assert granted["Action"] == ["iam:GetRole", "iam:SimulatePrincipalPolicy"]
+    # Without the pipeline, and without a role named, there is nothing to read.
+    assert not [s for s in statements(bootstrap) if s["Sid"] == "ReadAndSimulateTheDeployRoles"]

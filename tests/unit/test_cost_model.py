@@ -354,3 +354,14 @@ def test_make_cost_prints_the_suggested_cost_controls(capsys) -> None:
     assert cost_model.main(["--scenarios", "--xray"]) == 0
     controls = cost_model.suggested_cost_controls()
     assert f"budget_monthly_limit_usd = {controls.budget_usd}" in capsys.readouterr().out
+
+
+def test_every_stage_pays_its_fixed_monitoring_whatever_the_traffic_and_the_poc_paid_none() -> None:
+    """51 alarm metrics, 4 SLO composites, a dashboard and the observability key: $11.10 a month even when idle."""
+    for requests in (0, 1e6, 2.6e9):
+        lines = {line.name: line.cost for line in cost_model.monthly_bill(cost_model.Inputs(requests)).lines}
+        assert lines["CloudWatch alarms, dashboard, observability key"] == pytest.approx(51 * 0.10 + 4 * 0.50 + 3 + 1)
+    poc = cost_model.poc_inputs(cost_model.Inputs(1e6), 500.0)
+    assert "CloudWatch alarms, dashboard, observability key" not in {
+        line.name for line in cost_model.monthly_bill(poc).lines
+    }
