@@ -10,7 +10,8 @@
 # statements cover the service's resources of that type in the account, and KMS keys are scoped by their `stage`
 # tag instead (the stage provider's default_tags). Actions that take no resource at all sit in statements whose
 # Resource is "*", each saying so. tests/terraform/test_pipeline_roles.py keeps every resource kind, name and
-# role of the stage exports covered, and the read statements free of any write.
+# role of the stage exports covered, and the read statements free of any write. The stage's own IAM roles are
+# written only within their permissions boundary (stage_role_boundary.tf; tests/terraform/test_role_boundary.py).
 #
 # The stage runs in this bootstrap's region, plus us-east-1 for what CloudFront and Route 53 need there (waf.tf,
 # probe.tf: the CloudFront web ACL, its log group and key, the us-east-1 topics and alarms).
@@ -201,19 +202,38 @@ locals {
   # the dev and production deploy roles hold these on top of the reads.
   pipeline_write_statements = {
     for stage, arns in local.pipeline_stage_arns : stage => {
-      compute = [
+      # The stage's IAM roles: a policy of their own, as compute's would pass IAM's 6,144 characters with them.
+      roles = [
         {
-          # UpdateAlias is also deploy.py's --clear-weights.
-          Sid      = "ManageTheStagesFunctions"
-          Effect   = "Allow"
-          Action   = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteAlias", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig", "lambda:TagResource", "lambda:UntagResource"]
-          Resource = arns.functions
-        },
-        {
+          # None of these takes iam:PermissionsBoundary (UpdateAssumeRolePolicy included): a trust policy the
+          # deploy role rewrites still hands over no more than the boundary allows.
           Sid      = "ManageTheStagesRoles"
           Effect   = "Allow"
-          Action   = ["iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:TagRole", "iam:UntagRole"]
+          Action   = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole"]
           Resource = concat(arns.function_roles, [arns.codedeploy_role])
+        },
+        {
+          # The stage's roles are created with its boundary, and their policies written only while they carry it
+          # (stage_role_boundary.tf): for CreateRole and PutRolePermissionsBoundary the key is the boundary asked
+          # for, for the policy writes the role's own.
+          Sid       = "WriteTheStagesRolesWithinTheirBoundary"
+          Effect    = "Allow"
+          Action    = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+          Resource  = concat(arns.function_roles, [arns.codedeploy_role])
+          Condition = { StringEquals = { "iam:PermissionsBoundary" = local.stage_role_boundary_arns[stage] } }
+        },
+        {
+          # It may take no role's boundary off, nor rewrite a boundary policy, whatever else it is ever given.
+          Sid      = "KeepEveryRolesBoundary"
+          Effect   = "Deny"
+          Action   = ["iam:DeleteRolePermissionsBoundary"]
+          Resource = ["*"]
+        },
+        {
+          Sid      = "KeepTheBoundaryPolicies"
+          Effect   = "Deny"
+          Action   = ["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"]
+          Resource = [for boundary_stage, arn in local.stage_role_boundary_arns : arn]
         },
         {
           Sid       = "PassTheFunctionRolesToLambda"
@@ -236,6 +256,23 @@ locals {
           Action    = ["iam:CreateServiceLinkedRole"]
           Resource  = ["arn:${local.pipeline_partition}:iam::${local.pipeline_account}:role/aws-service-role/lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"]
           Condition = { StringEquals = { "iam:AWSServiceName" = "lambda.application-autoscaling.amazonaws.com" } }
+        },
+        {
+          # The stage's roles' policies are this role's to write, so a trust policy naming this role would hand
+          # it their permissions (capped by their boundary); it assumes no role at all.
+          Sid      = "AssumeNoOtherRole"
+          Effect   = "Deny"
+          Action   = ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"]
+          Resource = ["*"]
+        },
+      ]
+      compute = [
+        {
+          # UpdateAlias is also deploy.py's --clear-weights.
+          Sid      = "ManageTheStagesFunctions"
+          Effect   = "Allow"
+          Action   = ["lambda:CreateFunction", "lambda:DeleteFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:PublishVersion", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteAlias", "lambda:AddPermission", "lambda:RemovePermission", "lambda:PutProvisionedConcurrencyConfig", "lambda:DeleteProvisionedConcurrencyConfig", "lambda:TagResource", "lambda:UntagResource"]
+          Resource = arns.functions
         },
         {
           # The table itself, never its items: the data role writes those (data_access.tf's resource policy
@@ -277,15 +314,6 @@ locals {
           Effect   = "Allow"
           Action   = ["ssm:GetParameter", "ssm:PutParameter"]
           Resource = [arns.rolled_back_versions]
-        },
-        {
-          # The stage's roles' policies are this role's to write, so a trust policy naming this role would hand
-          # it their permissions; it assumes no role at all. (A permissions boundary on the stage's roles would
-          # cap what those policies may grant: the export would have to set one on Chalice's roles.)
-          Sid      = "AssumeNoOtherRole"
-          Effect   = "Deny"
-          Action   = ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"]
-          Resource = ["*"]
         },
       ]
       edge = [

@@ -9,9 +9,11 @@ resource "aws_codedeploy_app" "api" {
 }
 
 resource "aws_iam_role" "codedeploy" {
-  name               = "${local.name_prefix}-codedeploy"
-  description        = "${local.name_prefix}: CodeDeploy shifts the API function's live alias and reads the alarms that stop it"
-  assume_role_policy = "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"CodeDeployAssumesThisRole\", \"Effect\": \"Allow\", \"Principal\": {\"Service\": \"codedeploy.amazonaws.com\"}, \"Action\": \"sts:AssumeRole\"}]}"
+  name        = "${local.name_prefix}-codedeploy"
+  description = "${local.name_prefix}: CodeDeploy shifts the API function's live alias and reads the alarms that stop it"
+  # As on Chalice's function roles (scripts/operations/export_terraform.py): the most this role may ever do.
+  permissions_boundary = var.role_permissions_boundary_arn == "" ? null : var.role_permissions_boundary_arn
+  assume_role_policy   = "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Sid\": \"CodeDeployAssumesThisRole\", \"Effect\": \"Allow\", \"Principal\": {\"Service\": \"codedeploy.amazonaws.com\"}, \"Action\": \"sts:AssumeRole\"}]}"
 }
 
 resource "aws_iam_role_policy" "codedeploy" {

@@ -92,6 +92,16 @@ variable "dynamodb_kms_key_arn" {
   description = "Customer-managed KMS key for the table; empty uses the AWS-managed key aws/dynamodb."
 }
 
+variable "role_permissions_boundary_arn" {
+  type        = string
+  default     = ""
+  description = "The permissions boundary every IAM role of the stage carries: the account bootstrap's stage_role_boundary_arns output for this stage (infra/bootstrap/README.md). The pipeline's deploy roles may write the stage's roles only with it. Empty: no boundary."
+  validation {
+    condition     = var.role_permissions_boundary_arn == "" || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9+=,.@_/-]+$", var.role_permissions_boundary_arn))
+    error_message = "role_permissions_boundary_arn must be an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>), or empty."
+  }
+}
+
 variable "api_cache_enabled" {
   type        = bool
   default     = false

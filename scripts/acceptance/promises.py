@@ -61,6 +61,14 @@ PROMISES: tuple[Promise, ...] = (
         "The provider lock made by the build job",
     ),
     Promise(
+        "The stage roles' permissions boundary: IAM's evaluation of the conditions; the service works under it",
+        "docs/delivery.md",
+        ("api_smoke",),
+        "the conditions are IAM's to evaluate: the first apply that sets role_permissions_boundary_arn shows them; "
+        "the smoke check and the next deploy's hooks show the functions working under the boundary",
+        "The stage roles' permissions boundary",
+    ),
+    Promise(
         "How a job waiting for approval counts in its concurrency group",
         "docs/delivery.md",
         (),

@@ -266,6 +266,15 @@ def rewrite_policies(template: dict[str, Any]) -> None:
         resource["policy"] = json.dumps(policy)
 
 
+def bound_roles(template: dict[str, Any]) -> None:
+    """Every role carries the stage's permissions boundary (infra/bootstrap/stage_role_boundary.tf), none while unset:
+    it caps any policy the role is given, so the deploy role that writes those policies cannot grant the account."""
+    for role in _resources(template, "aws_iam_role").values():
+        role["permissions_boundary"] = (
+            '${var.role_permissions_boundary_arn == "" ? null : var.role_permissions_boundary_arn}'
+        )
+
+
 def rewrite_api(template: dict[str, Any], facts: dict[str, Any]) -> None:
     """Integration through the alias, cache keys, a stage resource instead of `stage_name`, and the REST count.
 
@@ -341,6 +350,7 @@ def postprocess(raw: dict[str, Any], stage: str) -> tuple[dict[str, Any], dict[s
     remove_obsolete_blocks(template)
     rewrite_functions(template, facts)
     rewrite_policies(template)
+    bound_roles(template)
     rewrite_api(template, facts)
     pass_cors_origins(template, stage)
     rename_schedules(template, facts)

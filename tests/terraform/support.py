@@ -2,8 +2,8 @@
 and one evaluator, `Plan`, for what `terraform plan` decides from them: which resources an option turns on, what
 they are configured with, which combinations the plan refuses.
 
-Every Terraform test module reads exports through `Export` and `Plan`, and checkov through `checkov_clean`; none
-imports another.
+Every Terraform test module reads exports through `Export` and `Plan`, checkov through `checkov_clean`, and what an
+IAM policy allows through `allows`; none imports another.
 """
 
 from __future__ import annotations
@@ -315,6 +315,42 @@ def checked_resources(by_type: dict[str, Any]) -> dict[str, set[str]]:
         for check in report["results"]["passed_checks"]:
             checked.setdefault(check["file_path"].lstrip("/"), set()).add(check["resource"].rpartition(".")[2])
     return checked
+
+
+# ---- IAM policy documents as a plan renders them: which statements reach an action on a resource -------------------
+
+
+def listed(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
+    """IAM's wildcards: `*` any run of characters, `?` any one."""
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def covers(statement: dict[str, Any], action: str, resource: str) -> bool:
+    """Whether the statement names the action (IAM action names ignore case) and the resource (ARNs do not)."""
+    return any(matches(p, action, case_sensitive=False) for p in listed(statement["Action"])) and any(
+        matches(p, resource, case_sensitive=True) for p in listed(statement["Resource"])
+    )
+
+
+def allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether the statements allow the action on the resource, conditions left aside; an explicit deny wins."""
+    if any(s["Effect"] == "Deny" and covers(s, action, resource) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and covers(s, action, resource) for s in statements)
+
+
+def allows_anywhere(statements: list[dict[str, Any]], action: str) -> bool:
+    """Whether any Allow statement names the action, on whatever resource."""
+    return any(
+        s["Effect"] == "Allow" and any(matches(p, action, case_sensitive=False) for p in listed(s["Action"]))
+        for s in statements
+    )
 
 
 # ---- the one evaluator: Terraform expressions, parsed by python-hcl2, walked here ----------------------------------

@@ -4,8 +4,10 @@ state_bucket.tf): GitHub's OIDC provider, a deploy and a data role for each GitH
 Whether AWS lets an apply through with these policies only a real account shows (docs/delivery.md). What the
 configuration decides is tested here, through `support.Plan`: who may assume each role; that each stage's writing
 role covers every kind of resource its export declares (every option on) and its names, and nothing of the other
-stage or of the bootstrap; that the production-plan roles hold no write; the data roles against every DynamoDB call
-the data scripts make; the bucket's settings; each stage's state and lock objects.
+stage or of the bootstrap; that it writes the stage's IAM roles only within their permissions boundary, which it can
+neither remove nor change (what the boundary allows: test_role_boundary.py); that the production-plan roles hold no
+write; the data roles against every DynamoDB call the data scripts make; the bucket's settings; each stage's state
+and lock objects.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ import pytest
 import yaml
 from botocore import xform_name
 
-from tests.terraform.support import Export, Plan, Unknown, checkov_clean, read_terraform
+from tests.terraform.support import (
+    Export,
+    Plan,
+    Unknown,
+    allows,
+    allows_anywhere,
+    checkov_clean,
+    covers,
+    listed,
+    matches,
+    read_terraform,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "example-org/llm-scores"
@@ -101,7 +114,12 @@ MANAGED_BY: dict[str, list[str]] = {
     ],
     "aws_dynamodb_resource_policy": ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy"],
     "aws_dynamodb_table": ["dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable"],
-    "aws_iam_role": ["iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"],
+    "aws_iam_role": [
+        "iam:CreateRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRole",
+    ],
     "aws_iam_role_policy": ["iam:PutRolePolicy", "iam:DeleteRolePolicy"],
     "aws_kms_alias": ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"],
     "aws_kms_key": ["kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"],
@@ -222,6 +240,23 @@ DATA_READS = (
     "s3:GetObject",
 )
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z0-9]*\*?$|^apigateway:GET$")
+# What writes an IAM role's permissions: each takes iam:PermissionsBoundary (the IAM service authorization
+# reference), the boundary asked for on CreateRole and PutRolePermissionsBoundary, the role's own on the others.
+# UpdateAssumeRolePolicy, DeleteRole and the tag calls take no such key.
+ROLE_WRITES = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+)
+BOUNDARY_POLICY_CHANGES = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+)
 
 
 # ---- reading the plan's policies ---------------------------------------------------------------------------------
@@ -240,36 +275,6 @@ def pipeline(bootstrap: Export, **variables: Any) -> Plan:
 def every_environment(bootstrap: Export, **variables: Any) -> Plan:
     """One account that runs both stages: it serves all three environments and holds the state bucket."""
     return pipeline(bootstrap, github_environments=list(ENVIRONMENTS), **variables)
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _matches(pattern: str, value: str, *, case_sensitive: bool) -> bool:
-    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return re.fullmatch(regex, value, 0 if case_sensitive else re.IGNORECASE) is not None
-
-
-def covers(statement: dict[str, Any], action: str, resource: str) -> bool:
-    """Whether the statement names the action (IAM action names ignore case) and the resource (ARNs do not)."""
-    return any(_matches(p, action, case_sensitive=False) for p in _listed(statement["Action"])) and any(
-        _matches(p, resource, case_sensitive=True) for p in _listed(statement["Resource"])
-    )
-
-
-def allows(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
-    """Whether the statements allow the action on the resource, conditions left aside; an explicit deny wins."""
-    if any(s["Effect"] == "Deny" and covers(s, action, resource) for s in statements):
-        return False
-    return any(s["Effect"] == "Allow" and covers(s, action, resource) for s in statements)
-
-
-def allows_anywhere(statements: list[dict[str, Any]], action: str) -> bool:
-    return any(
-        s["Effect"] == "Allow" and any(_matches(p, action, case_sensitive=False) for p in _listed(s["Action"]))
-        for s in statements
-    )
 
 
 def deploy_statements(plan: Plan, environment: str) -> list[dict[str, Any]]:
@@ -452,10 +457,10 @@ def test_pass_role_hands_each_stage_role_only_to_the_service_that_assumes_it(
     plan = every_environment(bootstrap)
     for export in (dev, prod):
         statements = deploy_statements(plan, WRITING_ENVIRONMENT[export.stage])
-        passing = [s for s in statements if s["Effect"] == "Allow" and "iam:PassRole" in _listed(s["Action"])]
+        passing = [s for s in statements if s["Effect"] == "Allow" and "iam:PassRole" in listed(s["Action"])]
         assert passing
         for statement in passing:
-            assert _listed(statement["Action"]) == ["iam:PassRole"]
+            assert listed(statement["Action"]) == ["iam:PassRole"]
             assert set(statement["Condition"]) == {"StringEquals"}
         roles = dict(Plan(export, **EVERY_OPTION).every("aws_iam_role"))
         assert len(roles) == 5
@@ -466,6 +471,56 @@ def test_pass_role_hands_each_stage_role_only_to_the_service_that_assumes_it(
             assert statement["Condition"]["StringEquals"] == {"iam:PassedToService": service}, address
         covered = [r for s in passing for r in s["Resource"]]
         assert sorted(covered) == sorted(f"arn:aws:iam::{ACCOUNT}:role/{r['name']}" for r in roles.values())
+
+
+def boundary_arn(stage: str) -> str:
+    """The stage's role boundary (stage_role_boundary.tf), which its roles carry."""
+    return f"arn:aws:iam::{ACCOUNT}:policy/llm-scores-{stage}-role-boundary"
+
+
+def test_the_writing_roles_write_their_stages_roles_only_within_its_boundary(
+    bootstrap: Export, dev: Export, prod: Export
+) -> None:
+    plan = every_environment(bootstrap)
+    for export in (dev, prod):
+        stage = export.stage
+        statements = deploy_statements(plan, WRITING_ENVIRONMENT[stage])
+        writing = [
+            s
+            for s in statements
+            if s["Effect"] == "Allow"
+            and any(matches(p, a, case_sensitive=False) for p in listed(s["Action"]) for a in ROLE_WRITES)
+        ]
+        assert writing
+        for statement in writing:
+            assert statement["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(stage)}}
+        # Within it, an apply still creates the roles, puts the boundary on roles created before it, and writes
+        # their policies; no stage role has a managed policy to attach.
+        roles = [
+            f"arn:aws:iam::{ACCOUNT}:role/{r['name']}" for _, r in Plan(export, **EVERY_OPTION).every("aws_iam_role")
+        ]
+        assert len(roles) == 5
+        for role in roles:
+            for action in ROLE_WRITES:
+                attaches = action in ("iam:AttachRolePolicy", "iam:DetachRolePolicy")
+                assert allows(statements, action, role) is not attaches, f"{action} on {role}"
+        # The boundary the condition names is the one the bootstrap creates for the stage.
+        created = plan.resource("aws_iam_policy", "stage_role_boundary", stage)
+        assert f"arn:aws:iam::{ACCOUNT}:policy/{created['name']}" == boundary_arn(stage)
+
+
+def test_no_deploy_role_may_take_a_boundary_off_or_change_a_boundary_policy(
+    bootstrap: Export, dev: Export, prod: Export
+) -> None:
+    plan = every_environment(bootstrap)
+    for environment in ("dev", "production"):
+        denied = [s for s in deploy_statements(plan, environment) if s["Effect"] == "Deny" and "Condition" not in s]
+        for export in (dev, prod):
+            for _, role in Plan(export, **EVERY_OPTION).every("aws_iam_role"):
+                arn = f"arn:aws:iam::{ACCOUNT}:role/{role['name']}"
+                assert any(covers(s, "iam:DeleteRolePermissionsBoundary", arn) for s in denied), f"{environment}: {arn}"
+            for action in BOUNDARY_POLICY_CHANGES:
+                assert any(covers(s, action, boundary_arn(export.stage)) for s in denied), f"{environment}: {action}"
 
 
 def test_the_production_plan_deploy_role_reads_and_takes_the_lock_but_cannot_apply(bootstrap: Export) -> None:
@@ -480,7 +535,7 @@ def test_the_production_plan_deploy_role_reads_and_takes_the_lock_but_cannot_app
             assert READ_ONLY.match(action), f"{statement['Sid']}: {action} is not a read"
             for data in DATA_READS:
                 reads_state = data == "s3:GetObject" and statement["Resource"] == [state_object("prod")]
-                assert reads_state or not _matches(action, data, case_sensitive=False), f"{statement['Sid']}: {data}"
+                assert reads_state or not matches(action, data, case_sensitive=False), f"{statement['Sid']}: {data}"
     # Whatever the production role may do that is not a read, on whatever it may do it, the plan role may not.
     writer = deploy_statements(plan, "production")
     writes = {
@@ -507,9 +562,9 @@ def test_no_statement_grants_every_action_or_iam_and_sts_on_everything(bootstrap
             assert {"NotAction", "NotResource", "NotPrincipal"}.isdisjoint(statement), name
             if statement["Effect"] != "Allow":
                 continue
-            for action in _listed(statement["Action"]):
+            for action in listed(statement["Action"]):
                 assert action != "*" and not action.endswith(":*"), f"{name}: {action}"
-                if "*" in _listed(statement["Resource"]):
+                if "*" in listed(statement["Resource"]):
                     assert not action.startswith(("iam:", "sts:")), f"{name}: {action} on *"
 
 
@@ -658,7 +713,7 @@ def test_the_state_bucket_is_versioned_encrypted_private_owner_enforced_and_neve
     assert bucket["bucket"] == BUCKET
     assert bucket["lifecycle"]["prevent_destroy"] is True
     assert plan.resource("aws_s3_bucket_versioning", "state", 0)["versioning_configuration"] == {"status": "Enabled"}
-    (rule,) = _listed(plan.resource("aws_s3_bucket_server_side_encryption_configuration", "state", 0)["rule"])
+    (rule,) = listed(plan.resource("aws_s3_bucket_server_side_encryption_configuration", "state", 0)["rule"])
     # SSE-S3: the workflow's backend writes every object with AES256 (encrypt = true, no kms_key_id).
     assert rule["apply_server_side_encryption_by_default"] == {"sse_algorithm": "AES256"}
     workflow = (ROOT / ".github" / "workflows" / "deploy.yml").read_text()
@@ -669,7 +724,7 @@ def test_the_state_bucket_is_versioned_encrypted_private_owner_enforced_and_neve
         for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
     ownership = plan.resource("aws_s3_bucket_ownership_controls", "state", 0)
-    assert _listed(ownership["rule"]) == [{"object_ownership": "BucketOwnerEnforced"}]
+    assert listed(ownership["rule"]) == [{"object_ownership": "BucketOwnerEnforced"}]
     (lifecycle,) = plan.resource("aws_s3_bucket_lifecycle_configuration", "state", 0)["rule"]
     assert lifecycle["status"] == "Enabled"
     assert lifecycle["noncurrent_version_expiration"] == {"noncurrent_days": 30}
@@ -733,14 +788,15 @@ def test_checkov_passes_the_pipeline_policies_as_a_plan_renders_them(bootstrap: 
         ("aws_iam_role_policy", "policy"),
     ):
         for address, body in plan.every(kind):
-            if ".pipeline_" not in address:
+            if ".pipeline_" not in address and ".stage_role_boundary" not in address:
                 continue
             name = re.sub(r"\W+", "_", address.split(".", 1)[1]).strip("_")
             document = json.dumps(json.loads(body[attribute]), indent=2)
             role = '  role = "x"\n' if kind == "aws_iam_role_policy" else ""
             policy = f"  {attribute} = <<POLICY\n{document}\nPOLICY\n"
             blocks.append(f'resource "{kind}" "{name}" {{\n  name = "{name}"\n{role}{policy}}}\n')
-    assert len(blocks) == 7 + 7 + 4 + 6 + 3  # managed policies (dev, production, production-plan), roles, data policies
+    # Managed policies (dev, production, production-plan), roles, data policies, the stages' role boundaries.
+    assert len(blocks) == 8 + 8 + 4 + 6 + 3 + 2
     (tmp_path / "pipeline.tf").write_text("\n".join(blocks))
     checked = {
         check["check_id"] for report in checkov_clean(tmp_path).values() for check in report["results"]["passed_checks"]
