@@ -16,8 +16,9 @@ help: ## list every target
 PIP_INSTALL_LOCKED := -m pip install --quiet --require-hashes --only-binary :all:
 # A recipe line: make the venv $(1) anew and install exactly the lock $(2) into it.
 locked_venv = rm -rf $(1) && $(PYTHON) -m venv $(1) && $(1)/bin/python $(PIP_INSTALL_LOCKED) -r requirements/venv-seed.txt && $(1)/bin/python $(PIP_INSTALL_LOCKED) -r $(2)
-# A tool venv's stamp is named after its lock's contents: a changed lock reinstalls, a restored cache does not.
-lock_stamp = $(1)/.installed-$(shell cat requirements/venv-seed.txt $(2) | sha256sum | cut -c1-16)
+# A tool venv's stamp is named after its lock's contents (cksum: POSIX, so macOS has it too): a changed lock
+# reinstalls, a restored cache does not.
+lock_stamp = $(1)/.installed-$(shell cat requirements/venv-seed.txt $(2) | cksum | cut -d " " -f 1)
 
 $(INSTALLED): requirements.txt requirements-dev.txt requirements/venv-seed.txt
 	$(call locked_venv,$(VENV),requirements-dev.txt)
