@@ -247,3 +247,16 @@ def test_make_targets_are_read_from_code_and_checked_against_the_makefile(tmp_pa
     page = tmp_path / "page.md"
     page.write_text("Run `make test` and make sure to read.\n\n```\nPORT=9 make run STAGE=prod  # make nothing\n```\n")
     assert [target for _, target in make_targets_named(page)] == ["test", "run"]
+
+
+def test_the_readmes_deploy_commands_end_with_the_new_commit_live_and_checked() -> None:
+    """Applying publishes a version that `live` does not serve yet: the steps go on until it does, and say so."""
+    section = README.read_text().split("\n## Deploy\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"^```\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    steps = ["make terraform", "terraform plan", "terraform apply plan.bin", "make deploy", "make smoke"]
+    positions = [next(i for i, command in enumerate(commands) if step in command) for step in steps]
+    assert positions == sorted(positions) and positions[-1] == len(commands) - 1, commands
+    # The plan stamps the commit into the function (X-Api-Version), and the smoke check asserts that one answered.
+    assert "source_commit=$(git rev-parse HEAD)" in commands[positions[1]]
+    assert 'EXPECT_COMMIT="$(git rev-parse HEAD)"' in commands[positions[-1]]
